@@ -1,0 +1,47 @@
+"""Circuit breakers, rate limiters and a priority connection queue.
+
+They share an in-memory or Redis backend and report their stats to a health endpoint. Every
+public name is re-exported here; the implementation lives in private modules.
+"""
+
+from ._backends import backend_from_url as backend_from_url
+from ._backends import default_backend as default_backend
+from ._backends._base import Backend as Backend
+from ._backends._base import BackendHealth as BackendHealth
+from ._backends._base import Script as Script
+from ._backends._memory import MemoryBackend as MemoryBackend
+from ._backends._memory import MemoryStore as MemoryStore
+from ._clock import Clock as Clock
+from ._clock import FakeClock as FakeClock
+from ._exceptions import BackendError as BackendError
+from ._exceptions import BackendUnavailable as BackendUnavailable
+from ._exceptions import CircuitOpenError as CircuitOpenError
+from ._exceptions import ConfigurationError as ConfigurationError
+from ._exceptions import QueueFull as QueueFull
+from ._exceptions import QueueTimeout as QueueTimeout
+from ._exceptions import RateLimitExceeded as RateLimitExceeded
+from ._exceptions import ResilienceError as ResilienceError
+from ._policy import FailurePolicy as FailurePolicy
+from ._version import __version__ as __version__
+
+__all__ = (
+    "Backend",
+    "BackendError",
+    "BackendHealth",
+    "BackendUnavailable",
+    "CircuitOpenError",
+    "Clock",
+    "ConfigurationError",
+    "FailurePolicy",
+    "FakeClock",
+    "MemoryBackend",
+    "MemoryStore",
+    "QueueFull",
+    "QueueTimeout",
+    "RateLimitExceeded",
+    "ResilienceError",
+    "Script",
+    "__version__",
+    "backend_from_url",
+    "default_backend",
+)

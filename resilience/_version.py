@@ -1,0 +1,3 @@
+"""The package version, read by hatchling and ``python -m resilience``."""
+
+__version__ = "0.1.0"

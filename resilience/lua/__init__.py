@@ -1,0 +1,1 @@
+"""Lua scripts run by the Redis backend, one file per atomic step (package data)."""
