@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["RedisCluster", "RedisServer", "free_port"]
+__all__ = ["RedisCluster", "RedisSentinel", "RedisServer", "free_port"]
 
 
 def _bindable(port: int) -> bool:
@@ -179,3 +179,49 @@ class RedisCluster:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
+
+
+class RedisSentinel:
+    """One Sentinel process watching a private master as ``mymaster``."""
+
+    def __init__(self, master: RedisServer, service: str = "mymaster") -> None:
+        self.master = master
+        self.service = service
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"resilience-sentinel-{self.port}-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.service}/0"
+
+    def start(self) -> RedisSentinel:
+        config = self.dir / "sentinel.conf"
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.service} 5000\n"
+        )
+        self.process = subprocess.Popen(
+            ["redis-server", str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        try:
+            _wait(
+                lambda: client.execute_command(  # type: ignore[no-untyped-call]
+                    "SENTINEL", "get-master-addr-by-name", self.service
+                ),
+                10,
+                "sentinel",
+            )
+        finally:
+            client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)

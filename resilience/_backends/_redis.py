@@ -96,8 +96,9 @@ class RedisBackend(Backend):
             asyncio.TimeoutError,
         )
         self._sync: redis_sync.Redis | None = None
+        self._sync_extras: list[Any] = []
         self._sync_lock = threading.Lock()
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
         self._pubsub: _Listener | None = None
@@ -146,12 +147,13 @@ class RedisBackend(Backend):
         kwargs.update(opts.client_options)
         return kwargs
 
-    def _make_client(self, module: Any) -> Any:
+    def _make_client(self, module: Any) -> tuple[Any, list[Any]]:
+        """Build a client of ``module`` (redis or redis.asyncio) and what to close with it."""
         parsed, kwargs = self.parsed, self._client_kwargs()
         if parsed.topology == "cluster":
             kwargs.pop("max_connections")
             nodes = [module.cluster.ClusterNode(h, p) for h, p in parsed.hosts]
-            return module.RedisCluster(startup_nodes=nodes, ssl=parsed.tls, **kwargs)
+            return module.RedisCluster(startup_nodes=nodes, ssl=parsed.tls, **kwargs), []
         if parsed.topology == "sentinel":
             sentinel_kwargs = {
                 "socket_timeout": kwargs["socket_timeout"],
@@ -161,11 +163,13 @@ class RedisBackend(Backend):
             sentinel = module.sentinel.Sentinel(
                 parsed.hosts, sentinel_kwargs=sentinel_kwargs, ssl=parsed.tls, **kwargs
             )
-            return sentinel.master_for(self.options.service_name, db=self.options.db)
+            master = sentinel.master_for(self.options.service_name, db=self.options.db)
+            return master, list(sentinel.sentinels)
         if parsed.topology == "unix":
-            return module.Redis(unix_socket_path=parsed.path, db=self.options.db, **kwargs)
+            return module.Redis(unix_socket_path=parsed.path, db=self.options.db, **kwargs), []
         host, port = parsed.hosts[0]
-        return module.Redis(host=host, port=port, db=self.options.db, ssl=parsed.tls, **kwargs)
+        client = module.Redis(host=host, port=port, db=self.options.db, ssl=parsed.tls, **kwargs)
+        return client, []
 
     @property
     def client(self) -> redis_sync.Redis:
@@ -176,19 +180,36 @@ class RedisBackend(Backend):
                 if self._closed:
                     raise BackendError("backend is closed", backend=self.url)
                 if self._sync is None:
-                    self._sync = self._make_client(self._redis)
+                    self._sync, self._sync_extras = self._make_client(self._redis)
                 client = self._sync
         return client
 
     def async_client(self) -> redis_async.Redis:
-        """The asyncio redis-py client of the running event loop."""
+        """The asyncio redis-py client of the running event loop (``RuntimeError`` off asyncio)."""
         loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
+        entry = self._async.get(loop)
+        if entry is None:
             if self._closed:
                 raise BackendError("backend is closed", backend=self.url)
-            client = self._async[loop] = self._make_client(self._redis.asyncio)
-        return client  # type: ignore[no-any-return]
+            entry = self._async[loop] = _AsyncClient(*self._make_client(self._redis.asyncio))
+        return entry.client  # type: ignore[no-any-return]
+
+    async def _ready_client(self) -> Any:
+        """The running loop's client, initialised once.
+
+        redis-py's async Cluster client initialises lazily, and several tasks racing through
+        that first initialisation close each other's connections; so the first caller
+        initialises it under a lock while the others wait.
+        """
+        client = self.async_client()
+        entry = self._async[asyncio.get_running_loop()]
+        if not entry.ready:
+            async with entry.lock:
+                if not entry.ready:
+                    if self.parsed.topology == "cluster":
+                        await client.initialize()
+                    entry.ready = True
+        return client
 
     # -- scripts -------------------------------------------------------------------------------
 
@@ -220,13 +241,17 @@ class RedisBackend(Backend):
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run ``script`` on the running loop's client (a worker thread on trio)."""
         try:
-            client = self.async_client()
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # not on asyncio: trio has no redis-py client
             return await anyio.to_thread.run_sync(self.run_sync, script, keys, args)
         self.status.check()
+        entry = self._async.get(loop)
         sha, source = self._compile(script)
         args = self._args(args)
         try:
+            client = (
+                entry.client if entry is not None and entry.ready else await self._ready_client()
+            )
             try:
                 reply = await client.evalsha(sha, len(keys), *keys, *args)
             except self._errors.NoScriptError:
@@ -253,12 +278,13 @@ class RedisBackend(Backend):
     async def ping(self) -> float:
         """Send ``PING``; return the latency in seconds."""
         try:
-            client = self.async_client()
+            asyncio.get_running_loop()
         except RuntimeError:
             return await anyio.to_thread.run_sync(self.ping_sync)
         self.status.check()
         start = time.perf_counter()
         try:
+            client = await self._ready_client()
             await client.ping()
         except (self._errors.RedisError, OSError, asyncio.TimeoutError) as error:
             self._fail(error)
@@ -284,16 +310,18 @@ class RedisBackend(Backend):
             self._closed = True
             listener, self._pubsub = self._pubsub, None
             client, self._sync = self._sync, None
+            extras, self._sync_extras = self._sync_extras, []
             clients = list(self._async.items())
             self._async.clear()
         if listener is not None:
             listener.stop()
-        if client is not None:
-            client.close()
-        for loop, async_client in clients:
-            self._close_async(loop, async_client)
+        for each in [client, *extras]:
+            if each is not None:
+                each.close()
+        for loop, entry in clients:
+            self._close_async(loop, entry)
 
-    def _close_async(self, loop: asyncio.AbstractEventLoop, client: Any) -> None:
+    def _close_async(self, loop: asyncio.AbstractEventLoop, entry: _AsyncClient) -> None:
         if loop.is_closed():
             return
         try:
@@ -301,12 +329,12 @@ class RedisBackend(Backend):
         except RuntimeError:
             running = None
         if running is loop:
-            loop.create_task(client.aclose())
+            loop.create_task(entry.aclose())
         elif loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+            future = asyncio.run_coroutine_threadsafe(entry.aclose(), loop)
             future.result(self.options.timeout * 2)
         else:
-            loop.run_until_complete(client.aclose())
+            loop.run_until_complete(entry.aclose())
 
     async def aclose(self) -> None:
         """Close the running loop's async client, then everything :meth:`close` closes."""
@@ -314,10 +342,26 @@ class RedisBackend(Backend):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        client = self._async.pop(loop, None) if loop is not None else None
-        if client is not None:
-            await client.aclose()
+        entry = self._async.pop(loop, None) if loop is not None else None
+        if entry is not None:
+            await entry.aclose()
         await anyio.to_thread.run_sync(self.close)
+
+
+class _AsyncClient:
+    """One event loop's async client, and whether its first initialisation is done."""
+
+    __slots__ = ("client", "extras", "lock", "ready")
+
+    def __init__(self, client: Any, extras: list[Any]) -> None:
+        self.client = client
+        self.extras = extras
+        self.lock = asyncio.Lock()
+        self.ready = False
+
+    async def aclose(self) -> None:
+        for each in [self.client, *self.extras]:
+            await each.aclose()
 
 
 class _ListenerSubscription:
