@@ -85,8 +85,12 @@ def measure_async(
     number: int | None = None,
     repeat: int = 5,
     backend: str = "asyncio",
+    teardown: Callable[[], Awaitable[object]] | None = None,
 ) -> list[float]:
-    """ns per ``await fn()`` in one task, on a fresh event loop (asyncio by default)."""
+    """ns per ``await fn()`` in one task, on a fresh event loop (asyncio by default).
+
+    ``teardown`` is awaited on that loop at the end (close the loop's connections there).
+    """
     import anyio
 
     async def batch(n: int) -> float:
@@ -104,13 +108,21 @@ def measure_async(
             n = 1
             while (elapsed := await run_batch(n)) < 0.2 and n < 10_000_000:
                 n = max(n * 2, int(n * 0.2 / max(elapsed, 1e-9)))
-        return [await run_batch(n) / n * 1e9 for _ in range(repeat)]
+        results = [await run_batch(n) / n * 1e9 for _ in range(repeat)]
+        if teardown is not None:
+            await teardown()
+        return results
 
     return anyio.run(main, backend=backend)
 
 
 def measure_concurrent(
-    fn: Callable[[], Awaitable[object]], *, tasks: int = 64, per_task: int = 200, repeat: int = 5
+    fn: Callable[[], Awaitable[object]],
+    *,
+    tasks: int = 64,
+    per_task: int = 200,
+    repeat: int = 5,
+    teardown: Callable[[], Awaitable[object]] | None = None,
 ) -> list[float]:
     """ns per operation (wall time / total operations) with ``tasks`` asyncio tasks in flight."""
 
@@ -125,6 +137,8 @@ def measure_concurrent(
             start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(tasks)))
             results.append((time.perf_counter() - start) / (tasks * per_task) * 1e9)
+        if teardown is not None:
+            await teardown()
         return results
 
     return asyncio.run(main())
