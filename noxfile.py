@@ -34,7 +34,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the benchmarks."""
-    session.install("-e", ".[redis,prometheus,bench]", *group("typing"), *group("test"))
+    session.install("-e", ".[redis,prometheus,bench]", "nox", *group("typing"), *group("test"))
     session.run("mypy")
 
 

@@ -53,7 +53,7 @@ def run(report: Report) -> None:
     backend = _backend()
     key = backend.key("bench", "floor", "k")
     raw = redis.Redis.from_url(URL, **SETTINGS)
-    sha = raw.script_load(PRELUDE + NOOP.source)
+    sha = str(raw.script_load(PRELUDE + NOOP.source))
 
     group = "script call, sync, sequential"
     report.add(group, "raw redis-py evalsha", measure_sync(lambda: raw.evalsha(sha, 1, key)))
