@@ -70,11 +70,17 @@ class Script:
     memory: MemoryFunction
     decode: Callable[[Any], Any] = field(default=_identity)
     package: str = "resilience.lua"
+    #: Lua files of shared helper functions (``<include>.lua`` in the same package) placed
+    #: before the script's own source, so scripts share code instead of repeating it.
+    includes: tuple[str, ...] = ()
 
     @cached_property
     def source(self) -> str:
-        """The Lua source, read once from package data."""
-        return resources.files(self.package).joinpath(f"{self.name}.lua").read_text("utf-8")
+        """The Lua source (includes first, then the script), read once from package data."""
+        folder = resources.files(self.package)
+        parts = [folder.joinpath(f"{n}.lua").read_text("utf-8") for n in self.includes]
+        parts.append(folder.joinpath(f"{self.name}.lua").read_text("utf-8"))
+        return "\n".join(parts)
 
     def __repr__(self) -> str:
         return f"Script({self.name!r})"

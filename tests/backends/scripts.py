@@ -21,3 +21,11 @@ def _sum(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> int:
 
 PUBLISH = Script("publish", _publish, package="tests.backends.lua")
 SUM = Script("sum", _sum, package="tests.backends.lua")
+
+
+def _double(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> int:
+    return 2 * int(args[0])
+
+
+#: Uses a helper function defined in an included Lua file.
+DOUBLE = Script("double", _double, int, package="tests.backends.lua", includes=("helpers",))

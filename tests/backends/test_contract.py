@@ -161,3 +161,9 @@ def _parsed(url: str, **options: Any) -> tuple[Any, Any]:
     from resilience._backends._urls import RedisOptions, parse_url
 
     return parse_url(url), RedisOptions(**options)
+
+
+async def test_scripts_can_include_shared_lua(backend: Backend) -> None:
+    from tests.backends.scripts import DOUBLE
+
+    assert await backend.run(DOUBLE, [backend.key("test", "inc")], [21]) == 42

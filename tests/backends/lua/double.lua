@@ -1,0 +1,1 @@
+return twice(ARGV[1])
