@@ -1,0 +1,289 @@
+"""The in-process gate: the memory backend's queue, and the fallback of a shared one.
+
+All state sits behind one :class:`threading.Lock`, held only for a few dictionary operations
+(never across an await or user code), so async tasks on any loop and plain threads share one
+gate. The rules (admission, grant order, aging) are the pure functions of :mod:`._rules`.
+
+Why not a ``MemoryStore`` script: a script answers one request and returns, but a waiter must
+be *woken* later by somebody else's release. Here the release itself picks the next waiter and
+wakes it, which keeps the uncontended path to one lock round and the handover to one wake-up.
+
+Waiters are kept per level in insertion-ordered dicts (O(1) append, pop at either end, and
+removal from the middle on cancellation or timeout); deadlines sit in a heap that every
+contended operation sweeps, so an expired waiter is removed even when nobody polls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections import OrderedDict
+from threading import Lock
+from typing import Protocol
+
+from .._clock import Clock
+from ._config import LEVELS
+from ._rules import ADMIT, REJECT, admit, pick
+from ._stats import Counters
+
+__all__ = ["CANCELLED", "CLEARED", "DISPLACED", "GRANTED", "TIMED_OUT", "WAITING", "LocalGate"]
+
+WAITING, GRANTED, TIMED_OUT, CANCELLED, DISPLACED, CLEARED, REFUSED = range(7)
+
+
+class _Wakeable(Protocol):
+    def set(self) -> None: ...
+
+
+class Waiter:
+    """One queued request; ``state`` changes only under the gate's lock."""
+
+    __slots__ = ("deadline", "enqueued", "level", "seq", "state", "waker")
+
+    def __init__(
+        self, level: int, seq: int, enqueued: float, deadline: float | None, waker: _Wakeable
+    ) -> None:
+        self.level = level
+        self.seq = seq
+        self.enqueued = enqueued
+        self.deadline = deadline
+        self.state = WAITING
+        self.waker = waker
+
+
+class LocalGate:
+    """A priority gate with ``limit`` slots, shared by every task and thread of this process."""
+
+    def __init__(
+        self,
+        limit: int,
+        thresholds: tuple[int, ...],
+        aging_interval: float | None,
+        clock: Clock,
+        counters: Counters,
+    ) -> None:
+        self.limit = limit
+        self.active = 0
+        self.queued = 0
+        self.thresholds = thresholds
+        self.aging_interval = aging_interval
+        self.clock = clock
+        self.counters = counters
+        self._lock = Lock()
+        self._levels: list[OrderedDict[int, Waiter]] = [OrderedDict() for _ in range(LEVELS)]
+        self._deadlines: list[tuple[float, int, Waiter]] = []
+        self._seq = 0
+        self._watchdogs: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.TimerHandle]] = {}
+
+    # -- the uncontended path ------------------------------------------------------------------
+
+    def try_acquire(self, level: int) -> bool:
+        """Take a slot at once if one is free and nobody waits; never blocks."""
+        with self._lock:
+            if self.active < self.limit and not self.queued:
+                self.active += 1
+                counters = self.counters
+                counters.granted += 1
+                counters.record_wait(level, 0.0)
+                return True
+        return False
+
+    def release(self, outcome: int) -> None:
+        """Give a slot back (``outcome``: 0 completed, 1 failed, 2 cancelled) and hand it on."""
+        with self._lock:
+            self.active -= 1
+            counters = self.counters
+            if outcome == 0:
+                counters.completed += 1
+            elif outcome == 1:
+                counters.failed += 1
+            else:
+                counters.cancelled += 1
+            if not self.queued:
+                return
+            woken = self._pump(self.clock())
+        for waiter in woken:
+            waiter.waker.set()
+
+    # -- queueing ------------------------------------------------------------------------------
+
+    def enqueue(self, level: int, timeout: float | None, waker: _Wakeable) -> Waiter:
+        """Queue a request (after :meth:`try_acquire` failed) and return its waiter.
+
+        The waiter may come back already ``GRANTED`` (a slot freed meanwhile) or ``REFUSED``
+        (``QueueFull``; counted as rejected).
+        """
+        with self._lock:
+            now = self.clock()
+            woken = self._pump(now) if self.queued else []
+            if self.active < self.limit and not self.queued:
+                self.active += 1
+                self.counters.granted += 1
+                self.counters.record_wait(level, 0.0)
+                waiter = Waiter(level, 0, now, None, waker)
+                waiter.state = GRANTED
+            else:
+                waiter = self._admit(level, now, timeout, waker, woken)
+        for other in woken:
+            other.waker.set()
+        return waiter
+
+    def _admit(
+        self, level: int, now: float, timeout: float | None, waker: _Wakeable, woken: list[Waiter]
+    ) -> Waiter:
+        if self.queued < self.thresholds[level]:  # admit()'s first rule, without counting
+            decision = ADMIT
+        else:
+            decision = admit(level, [len(q) for q in self._levels], self.thresholds)
+        self._seq += 1
+        deadline = None if timeout is None else now + timeout
+        waiter = Waiter(level, self._seq, now, deadline, waker)
+        if decision == REJECT:
+            waiter.state = REFUSED
+            self.counters.rejected += 1
+            return waiter
+        if decision != ADMIT:
+            _, victim = self._levels[decision].popitem(last=True)
+            victim.state = DISPLACED
+            self.queued -= 1
+            self.counters.rejected += 1
+            self.counters.displaced += 1
+            woken.append(victim)
+        self._levels[level][waiter.seq] = waiter
+        self.queued += 1
+        if deadline is not None:
+            heapq.heappush(self._deadlines, (deadline, waiter.seq, waiter))
+        return waiter
+
+    def abandon(self, waiter: Waiter, state: int) -> int:
+        """Withdraw a waiter that gave up (``CANCELLED`` or ``TIMED_OUT``); return its final state.
+
+        Exactly one outcome: if the gate granted it first, the result is ``GRANTED`` and, for a
+        cancellation, the slot is passed on at once; a timeout that lost the race keeps the slot.
+        """
+        with self._lock:
+            if waiter.state == WAITING:
+                self._remove(waiter)
+                waiter.state = state
+                if state == TIMED_OUT:
+                    self.counters.timed_out += 1
+                else:
+                    self.counters.cancelled += 1
+                return state
+            if waiter.state != GRANTED or state != CANCELLED:
+                return waiter.state
+        self.release(2)
+        return GRANTED
+
+    def expire(self) -> int:
+        """Remove every waiter whose deadline has passed (by the gate's clock); return how many."""
+        with self._lock:
+            woken = self._expire(self.clock())
+            if self.queued:
+                woken += self._pump(self.clock())
+        expired = 0
+        for waiter in woken:
+            expired += waiter.state == TIMED_OUT
+            waiter.waker.set()
+        return expired
+
+    def clear(self) -> int:
+        """Fail every waiter with ``CLEARED``; return how many."""
+        with self._lock:
+            woken = [w for q in self._levels for w in q.values()]
+            for queue in self._levels:
+                queue.clear()
+            self._deadlines.clear()
+            self.queued = 0
+            for waiter in woken:
+                waiter.state = CLEARED
+            self.counters.cleared += len(woken)
+        for waiter in woken:
+            waiter.waker.set()
+        return len(woken)
+
+    def resize(self, limit: int) -> None:
+        """Change the number of slots; extra holders finish normally, nobody is over-granted."""
+        with self._lock:
+            self.limit = limit
+            woken = self._pump(self.clock()) if self.queued else []
+        for waiter in woken:
+            waiter.waker.set()
+
+    def watch(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make sure ``loop`` runs :meth:`expire` by ``deadline`` (asyncio waiters; loop thread).
+
+        One timer per loop and gate instead of one per waiter: deadlines arrive roughly in
+        order, so the armed timer is nearly always early enough already.
+        """
+        armed = self._watchdogs.get(loop)
+        if armed is not None:
+            if armed[0] <= deadline:
+                return
+            armed[1].cancel()
+        elif len(self._watchdogs) > 8:
+            for old in [lp for lp in self._watchdogs if lp.is_closed()]:
+                del self._watchdogs[old]
+        delay = max(deadline - self.clock(), 0.0)
+        handle = loop.call_at(loop.time() + delay, self._watchdog, loop)
+        self._watchdogs[loop] = (deadline, handle)
+
+    def _watchdog(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watchdogs.pop(loop, None)
+        self.expire()
+        with self._lock:
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][2].state != WAITING:
+                heapq.heappop(deadlines)
+            following = deadlines[0][0] if deadlines else None
+        if following is not None:
+            self.watch(loop, following)
+
+    def queued_per_level(self) -> list[int]:
+        """Waiters per level (a racy read: for stats)."""
+        return [len(q) for q in self._levels]
+
+    # -- under the lock --------------------------------------------------------------------------
+
+    def _remove(self, waiter: Waiter) -> None:
+        del self._levels[waiter.level][waiter.seq]
+        self.queued -= 1
+
+    def _expire(self, now: float) -> list[Waiter]:
+        expired = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, _, waiter = heapq.heappop(deadlines)
+            if waiter.state == WAITING:
+                self._remove(waiter)
+                waiter.state = TIMED_OUT
+                self.counters.timed_out += 1
+                expired.append(waiter)
+        if len(deadlines) > 64 and len(deadlines) > 4 * self.queued:
+            self._deadlines = [d for d in deadlines if d[2].state == WAITING]
+            heapq.heapify(self._deadlines)
+        return expired
+
+    def _pump(self, now: float) -> list[Waiter]:
+        woken = self._expire(now) if self._deadlines and self._deadlines[0][0] <= now else []
+        levels = self._levels
+        aging = self.aging_interval
+        counters = self.counters
+        while self.active < self.limit and self.queued:
+            heads: list[tuple[int, float] | None] = [None] * LEVELS
+            found = -1
+            for level, queue in enumerate(levels):
+                if queue:
+                    head = next(iter(queue.values()))
+                    heads[level] = (head.seq, head.enqueued)
+                    found = level if found == -1 else -2
+            if found < 0:  # several levels wait: the rules decide
+                found = pick(heads, now, aging)
+            _, waiter = levels[found].popitem(last=False)
+            self.queued -= 1
+            waiter.state = GRANTED
+            self.active += 1
+            counters.granted += 1
+            counters.record_wait(waiter.level, now - waiter.enqueued)
+            woken.append(waiter)
+        return woken

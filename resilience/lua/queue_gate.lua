@@ -1,0 +1,191 @@
+-- The shared priority queue: every step of it, one operation per call (ARGV[1]).
+-- Mirrors resilience/_queue/_rules.py (admit, effective_level, pick); the admission
+-- thresholds come from Python (ARGV[9..13]) so that table lives in one place.
+--
+-- KEYS: 1 holders (ZSET ticket -> lease expiry), 2 info (HASH ticket -> "level enqueued"),
+--       3 deadlines (ZSET ticket -> wait deadline), 4 seq (arrival counter),
+--       5 limit (max_concurrent set by resize), 6..10 waiters of levels 0..4 (ZSET ticket -> seq)
+-- ARGV: 1 op, 2 channel, 3 limit (default; resize: the new one), 4 lease ttl, 5 aging interval
+--       (0: off), 6 ticket, 7 level, 8 wait timeout (0: none), 9..13 thresholds, 14.. tickets
+--       (renew)
+-- Reply: {status, active, limit, queued level 0..4, displaced ticket or ''}
+-- Messages on the channel: 'g <ticket>' granted, 't <ticket>' timed out, 'x <ticket>'
+-- displaced, 'c <ticket> ...' cleared.
+local H, INFO, DL, SEQ, LIM = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local op, channel = ARGV[1], ARGV[2]
+local lease = tonumber(ARGV[4])
+local aging = tonumber(ARGV[5])
+local ticket = ARGV[6]
+local t = now()
+local IDLE_MS = 86400000
+
+if op == 'resize' then
+  redis.call('SET', LIM, ARGV[3])
+end
+local limit = tonumber(redis.call('GET', LIM) or ARGV[3])
+
+local function count_waiting()
+  local total = 0
+  local counts = {}
+  for p = 0, 4 do
+    counts[p] = redis.call('ZCARD', KEYS[6 + p])
+    total = total + counts[p]
+  end
+  return counts, total
+end
+
+-- Remove a waiter from every structure; true if it was waiting.
+local function forget(tk)
+  local info = redis.call('HGET', INFO, tk)
+  if not info then
+    return false
+  end
+  local p = tonumber(string.match(info, '^(%d+)'))
+  redis.call('ZREM', KEYS[6 + p], tk)
+  redis.call('ZREM', DL, tk)
+  redis.call('HDEL', INFO, tk)
+  return true
+end
+
+-- Drop expired leases (crashed holders) and expired waiters (request_timeout).
+local function housekeeping()
+  redis.call('ZREMRANGEBYSCORE', H, '-inf', t)
+  local expired = redis.call('ZRANGEBYSCORE', DL, '-inf', t)
+  for _, tk in ipairs(expired) do
+    forget(tk)
+    redis.call('PUBLISH', channel, 't ' .. tk)
+  end
+end
+
+-- effective_level() and pick() of _rules.py, then grant while slots are free.
+local function pump()
+  local active = redis.call('ZCARD', H)
+  while active < limit do
+    local best, best_eff, best_seq = nil, 0, 0
+    for p = 0, 4 do
+      local head = redis.call('ZRANGE', KEYS[6 + p], 0, 0, 'WITHSCORES')
+      if head[1] then
+        local seq = tonumber(head[2])
+        local info = redis.call('HGET', INFO, head[1])
+        local enqueued = tonumber(string.match(info, ' (.+)$'))
+        local eff = p
+        local waited = t - enqueued
+        if aging > 0 and waited > 0 then
+          eff = math.max(0, p - math.floor(waited / aging))
+        end
+        if best == nil or eff < best_eff or (eff == best_eff and seq < best_seq) then
+          best, best_eff, best_seq = head[1], eff, seq
+        end
+      end
+    end
+    if best == nil then
+      break
+    end
+    forget(best)
+    redis.call('ZADD', H, t + lease, best)
+    redis.call('PUBLISH', channel, 'g ' .. best)
+    active = active + 1
+  end
+end
+
+local status = 0
+local extra = ''
+housekeeping()
+
+if op == 'acquire' then
+  pump()
+  local counts, total = count_waiting()
+  local level = tonumber(ARGV[7])
+  if redis.call('ZCARD', H) < limit and total == 0 then
+    redis.call('ZADD', H, t + lease, ticket)
+    status = 1
+  else
+    -- admit() of _rules.py
+    local decision = -1
+    if total >= tonumber(ARGV[9 + level]) then
+      decision = -2
+      for lower = 4, level + 1, -1 do
+        if counts[lower] > 0 then
+          decision = lower
+          break
+        end
+      end
+    end
+    if decision == -2 then
+      status = -1
+    else
+      if decision >= 0 then
+        local newest = redis.call('ZRANGE', KEYS[6 + decision], -1, -1)
+        forget(newest[1])
+        redis.call('PUBLISH', channel, 'x ' .. newest[1])
+        extra = newest[1]
+      end
+      local seq = redis.call('INCR', SEQ)
+      redis.call('ZADD', KEYS[6 + level], seq, ticket)
+      redis.call('HSET', INFO, ticket, level .. ' ' .. string.format('%.17g', t))
+      local timeout = tonumber(ARGV[8])
+      if timeout > 0 then
+        redis.call('ZADD', DL, t + timeout, ticket)
+      end
+      status = 0
+    end
+  end
+elseif op == 'release' then
+  status = redis.call('ZREM', H, ticket)
+  pump()
+elseif op == 'check' then
+  pump()
+  if redis.call('ZSCORE', H, ticket) then
+    status = 1
+  elseif redis.call('HEXISTS', INFO, ticket) == 1 then
+    status = 0
+  else
+    status = -1
+  end
+elseif op == 'cancel' or op == 'abandon' then
+  -- A waiter gives up: 0 removed while waiting; 1 it had been granted (released again for
+  -- 'abandon', kept for 'cancel'); -1 it was gone already (expired, displaced, cleared).
+  if forget(ticket) then
+    status = 0
+  elseif redis.call('ZSCORE', H, ticket) then
+    status = 1
+    if op == 'abandon' then
+      redis.call('ZREM', H, ticket)
+    end
+  else
+    status = -1
+  end
+  pump()
+elseif op == 'renew' then
+  for i = 14, #ARGV do
+    if redis.call('ZSCORE', H, ARGV[i]) then
+      redis.call('ZADD', H, t + lease, ARGV[i])
+      status = status + 1
+    end
+  end
+  pump()
+elseif op == 'clear' then
+  local cleared = {}
+  for p = 0, 4 do
+    for _, tk in ipairs(redis.call('ZRANGE', KEYS[6 + p], 0, -1)) do
+      cleared[#cleared + 1] = tk
+    end
+    redis.call('DEL', KEYS[6 + p])
+  end
+  redis.call('DEL', INFO, DL)
+  for i = 1, #cleared, 100 do
+    local last = math.min(i + 99, #cleared)
+    redis.call('PUBLISH', channel, 'c ' .. table.concat(cleared, ' ', i, last))
+  end
+  status = #cleared
+else
+  -- 'resize' and 'pump': housekeeping, then grant what is free.
+  pump()
+end
+
+for i = 1, 10 do
+  redis.call('PEXPIRE', KEYS[i], IDLE_MS)
+end
+local counts = count_waiting()
+return {status, redis.call('ZCARD', H), limit, counts[0], counts[1], counts[2], counts[3],
+  counts[4], extra}
