@@ -17,11 +17,15 @@ from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailable as BackendUnavailable
 from ._exceptions import CircuitOpenError as CircuitOpenError
 from ._exceptions import ConfigurationError as ConfigurationError
+from ._exceptions import QueueCleared as QueueCleared
 from ._exceptions import QueueFull as QueueFull
 from ._exceptions import QueueTimeout as QueueTimeout
 from ._exceptions import RateLimitExceeded as RateLimitExceeded
 from ._exceptions import ResilienceError as ResilienceError
 from ._policy import FailurePolicy as FailurePolicy
+from ._queue import Priority as Priority
+from ._queue import PriorityQueue as PriorityQueue
+from ._queue import QueueStats as QueueStats
 from ._version import __version__ as __version__
 
 __all__ = (
@@ -36,7 +40,11 @@ __all__ = (
     "FakeClock",
     "MemoryBackend",
     "MemoryStore",
+    "Priority",
+    "PriorityQueue",
+    "QueueCleared",
     "QueueFull",
+    "QueueStats",
     "QueueTimeout",
     "RateLimitExceeded",
     "ResilienceError",

@@ -9,6 +9,7 @@ The tree::
     ├── CircuitOpenError                      a circuit breaker refused the call
     ├── RateLimitExceeded                     a rate limiter refused the hit
     ├── QueueFull                             the priority queue refused a newcomer
+    │   └── QueueCleared                      the queue was cleared while the request waited
     └── QueueTimeout(TimeoutError)            the wait for a queue slot ran out
 
 Catch :class:`ResilienceError` to handle everything the library itself decides; the builtin
@@ -23,6 +24,7 @@ __all__ = [
     "BackendUnavailable",
     "CircuitOpenError",
     "ConfigurationError",
+    "QueueCleared",
     "QueueFull",
     "QueueTimeout",
     "RateLimitExceeded",
@@ -78,6 +80,10 @@ class RateLimitExceeded(ResilienceError):
 
 class QueueFull(ResilienceError):
     """The priority queue refused a request because its queue (or its priority's share) is full."""
+
+
+class QueueCleared(QueueFull):
+    """A waiting request was failed by ``PriorityQueue.clear()`` (an operator's decision)."""
 
 
 class QueueTimeout(ResilienceError, TimeoutError):
