@@ -1,0 +1,23 @@
+"""Rate limiters: token bucket, GCRA, sliding windows and fixed windows on any backend."""
+
+from ._limiter import RateLimiter as RateLimiter
+from ._policy import PRESETS as PRESETS
+from ._policy import RateLimit as RateLimit
+from ._policy import RateLimitAlgorithm as RateLimitAlgorithm
+from ._result import PolicyStats as PolicyStats
+from ._result import PolicyUsage as PolicyUsage
+from ._result import RateLimiterStats as RateLimiterStats
+from ._result import RateLimitResult as RateLimitResult
+from ._result import RateLimitUsage as RateLimitUsage
+
+__all__ = [
+    "PRESETS",
+    "PolicyStats",
+    "PolicyUsage",
+    "RateLimit",
+    "RateLimitAlgorithm",
+    "RateLimitResult",
+    "RateLimitUsage",
+    "RateLimiter",
+    "RateLimiterStats",
+]

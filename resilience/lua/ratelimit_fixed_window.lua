@@ -1,0 +1,56 @@
+-- Fixed windows aligned on multiples of the period, all limits of one key in one step
+-- (twin: resilience/_ratelimit/_algorithms.py). Refused hits are not counted.
+-- KEYS[1]: state "window_1 count_1 window_2 count_2 ...".
+-- ARGV: cost, peek, ttl (s), n, then per limit limit, period (s).
+-- Returns {allowed, index, remaining, reset_after, retry_after[, remaining_i...]}.
+local EPS = 1e-9
+local cost = tonumber(ARGV[1])
+local peek = ARGV[2] == '1'
+local ttl = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local t = now()
+local old = {}
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  for v in string.gmatch(raw, '%S+') do old[#old + 1] = tonumber(v) end
+  if #old ~= 2 * n then old = {} end
+end
+local ok = true
+local counts, resets, parts = {}, {}, {}
+local worst, worst_wait = 1, -1
+for i = 1, n do
+  local limit, period = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+  local window = math.floor((t + EPS) / period)
+  local count = 0
+  if old[2 * i - 1] == window then count = old[2 * i] end
+  counts[i] = count
+  resets[i] = (window + 1) * period - t
+  parts[2 * i - 1] = string.format('%.17g', window)
+  parts[2 * i] = tostring(count + cost)
+  if count + cost > limit then
+    ok = false
+    if resets[i] > worst_wait then worst, worst_wait = i, resets[i] end
+  end
+end
+local function f(x) return string.format('%.17g', x) end
+local reply
+if ok then
+  local spend = cost
+  if peek then spend = 0 end
+  local best, best_rem = 1, nil
+  for i = 1, n do
+    local r = tonumber(ARGV[3 + 2 * i]) - counts[i] - spend
+    if best_rem == nil or r < best_rem then best, best_rem = i, r end
+  end
+  if not peek then
+    redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', math.ceil(ttl * 1000))
+  end
+  reply = {1, best, best_rem, f(resets[best]), '0'}
+else
+  reply = {0, worst, tonumber(ARGV[3 + 2 * worst]) - counts[worst], f(resets[worst]),
+    f(worst_wait)}
+end
+if peek then
+  for i = 1, n do reply[5 + i] = tonumber(ARGV[3 + 2 * i]) - counts[i] end
+end
+return reply

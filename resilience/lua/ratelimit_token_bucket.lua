@@ -1,0 +1,66 @@
+-- Token bucket, all limits of one key in one step (twin: resilience/_ratelimit/_algorithms.py).
+-- KEYS[1]: state "tokens_1 stamp_1 tokens_2 stamp_2 ..." (a string).
+-- ARGV: cost, peek (1 = decide without consuming), ttl (s), n, then per limit capacity, rate/s.
+-- Returns {allowed, index, remaining, reset_after, retry_after[, remaining_i...]} (floats as
+-- strings); a refused hit writes nothing.
+local EPS = 1e-9
+local cost = tonumber(ARGV[1])
+local peek = ARGV[2] == '1'
+local ttl = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local t = now()
+local old = {}
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  for v in string.gmatch(raw, '%S+') do old[#old + 1] = tonumber(v) end
+  if #old ~= 2 * n then old = {} end
+end
+local ok = true
+local levels = {}
+local worst, worst_wait = 1, -1
+for i = 1, n do
+  local cap, rate = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+  local tokens = cap
+  if old[2 * i] then
+    local elapsed = t - old[2 * i]
+    if elapsed < 0 then elapsed = 0 end
+    tokens = old[2 * i - 1] + elapsed * rate
+    if tokens > cap then tokens = cap end
+  end
+  levels[i] = tokens
+  if tokens + EPS < cost then
+    ok = false
+    local wait = (cost - tokens) / rate
+    if wait > worst_wait then worst, worst_wait = i, wait end
+  end
+end
+local function f(x) return string.format('%.17g', x) end
+local reply
+if ok then
+  local spend = cost
+  if peek then spend = 0 end
+  local best, best_rem, best_reset = 1, nil, 0
+  local parts = {}
+  for i = 1, n do
+    local cap, rate = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+    local left = levels[i] - spend
+    local rem = math.floor(left + EPS)
+    if best_rem == nil or rem < best_rem then
+      best, best_rem, best_reset = i, rem, (cap - left) / rate
+    end
+    parts[2 * i - 1] = f(left)
+    parts[2 * i] = f(t)
+  end
+  if not peek then
+    redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', math.ceil(ttl * 1000))
+  end
+  reply = {1, best, best_rem, f(best_reset), '0'}
+else
+  local cap, rate = tonumber(ARGV[3 + 2 * worst]), tonumber(ARGV[4 + 2 * worst])
+  local tokens = levels[worst]
+  reply = {0, worst, math.floor(tokens + EPS), f((cap - tokens) / rate), f(worst_wait)}
+end
+if peek then
+  for i = 1, n do reply[5 + i] = math.floor(levels[i] + EPS) end
+end
+return reply
