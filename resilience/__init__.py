@@ -26,6 +26,12 @@ from ._policy import FailurePolicy as FailurePolicy
 from ._queue import Priority as Priority
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import QueueStats as QueueStats
+from ._ratelimit import RateLimit as RateLimit
+from ._ratelimit import RateLimitAlgorithm as RateLimitAlgorithm
+from ._ratelimit import RateLimiter as RateLimiter
+from ._ratelimit import RateLimiterStats as RateLimiterStats
+from ._ratelimit import RateLimitResult as RateLimitResult
+from ._ratelimit import RateLimitUsage as RateLimitUsage
 from ._version import __version__ as __version__
 
 __all__ = (
@@ -46,7 +52,13 @@ __all__ = (
     "QueueFull",
     "QueueStats",
     "QueueTimeout",
+    "RateLimit",
+    "RateLimitAlgorithm",
     "RateLimitExceeded",
+    "RateLimitResult",
+    "RateLimitUsage",
+    "RateLimiter",
+    "RateLimiterStats",
     "ResilienceError",
     "Script",
     "__version__",
