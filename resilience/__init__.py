@@ -11,6 +11,15 @@ from ._backends._base import BackendHealth as BackendHealth
 from ._backends._base import Script as Script
 from ._backends._memory import MemoryBackend as MemoryBackend
 from ._backends._memory import MemoryStore as MemoryStore
+from ._breaker import BreakerConfig as BreakerConfig
+from ._breaker import BreakerEvent as BreakerEvent
+from ._breaker import BreakerEventType as BreakerEventType
+from ._breaker import BreakerListener as BreakerListener
+from ._breaker import BreakerStats as BreakerStats
+from ._breaker import CircuitBreaker as CircuitBreaker
+from ._breaker import CircuitHalfOpenError as CircuitHalfOpenError
+from ._breaker import CircuitState as CircuitState
+from ._breaker import breakers as breakers
 from ._clock import Clock as Clock
 from ._clock import FakeClock as FakeClock
 from ._exceptions import BackendError as BackendError
@@ -39,7 +48,15 @@ __all__ = (
     "BackendError",
     "BackendHealth",
     "BackendUnavailable",
+    "BreakerConfig",
+    "BreakerEvent",
+    "BreakerEventType",
+    "BreakerListener",
+    "BreakerStats",
+    "CircuitBreaker",
+    "CircuitHalfOpenError",
     "CircuitOpenError",
+    "CircuitState",
     "Clock",
     "ConfigurationError",
     "FailurePolicy",
@@ -63,5 +80,6 @@ __all__ = (
     "Script",
     "__version__",
     "backend_from_url",
+    "breakers",
     "default_backend",
 )

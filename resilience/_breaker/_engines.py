@@ -1,0 +1,431 @@
+"""Where a breaker's state lives: in this process, or shared on Redis.
+
+Both engines expose ``view`` (an object with ``st`` and ``gen``: the state the front door reads
+to take the fast path), ``clock`` (measures call durations), ``admit_sync``/``admit`` and
+``finish_sync``/``finish``. The rules are the pure functions of ``_core.py``:
+
+- :class:`MemoryEngine` keeps a :class:`~._core.State` in the breaker and runs them directly
+  under a lock (no script dispatch, no keys, no allocation on the closed path);
+- :class:`RemoteEngine` runs them as one script per step on the backend and keeps a local view
+  of the shared state, refreshed by every reply and by the transitions published on the
+  breaker's channel. While the view says CLOSED a call costs one round trip (the record).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+
+from .._backends._base import Backend
+from .._backends._memory import MemoryBackend
+from .._exceptions import BackendError, CircuitOpenError
+from .._policy import FailurePolicy, PolicyRunner
+from . import _core
+from ._config import STATES
+from ._events import BreakerEvent, BreakerEventType, Emitter
+from ._scripts import STEP, Reply, state_reply
+
+__all__ = ["UNKNOWN", "CircuitHalfOpenError", "MemoryEngine", "RemoteEngine", "View"]
+
+logger = logging.getLogger("resilience.breaker")
+
+#: A view state meaning "not known here": the next call asks the backend.
+UNKNOWN = -1
+
+_CHANGE = BreakerEventType.STATE_CHANGE
+
+
+class CircuitHalfOpenError(CircuitOpenError):
+    """The breaker is half-open and all its probe permits are taken (``retry_after`` is 0)."""
+
+
+def rejection(name: str, result: int, retry_after: float, half_open: int) -> CircuitOpenError:
+    """The error for an acquire result below zero."""
+    if result == _core.REJECT_FULL:
+        return CircuitHalfOpenError(
+            name,
+            0.0,
+            f"circuit {name!r} is half-open and its {half_open} probe permit(s) are taken",
+        )
+    if result == _core.REJECT_FORCED:
+        return CircuitOpenError(name, retry_after, f"circuit {name!r} is forced open")
+    return CircuitOpenError(name, retry_after)
+
+
+def change_event(name: str, old: int, new: int) -> BreakerEvent:
+    """A state-change event."""
+    return BreakerEvent(name, _CHANGE, STATES[old], STATES[new])
+
+
+#: ``next()`` on an ``itertools.count`` is atomic only while the GIL serialises C calls.
+_ATOMIC_NEXT = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+class MemoryEngine:
+    """State in this breaker object, decided under its lock.
+
+    While CLOSED in consecutive-failure mode, a success only resets the consecutive count and
+    bumps two counters. Such successes are tallied lock-free on an ``itertools.count`` that
+    belongs to the current generation (``fast``), and applied to the state through
+    :func:`_core.record` (with ``n``) before anything else reads or changes it under the lock.
+    That linearises every tallied success before the next locked step, and a success tallied
+    on the count of an older generation is dropped, exactly like a stale outcome.
+    """
+
+    is_local = True
+
+    def __init__(self, name: str, backend: MemoryBackend, emitter: Emitter) -> None:
+        self.name = name
+        self.backend = backend
+        self.clock = backend.clock
+        self.emitter = emitter
+        self.lock = threading.Lock()
+        self.st = _core.State(self.clock())
+        self.view: Any = self.st
+        #: ``(gen, tally)`` while successes may be tallied lock-free, else ``None``.
+        self.fast: tuple[int, Iterator[int]] | None = None
+        self._applied = 0
+        self.params: _core.Params
+
+    def set_params(self, params: _core.Params) -> None:
+        """Use new parameters from the next call on."""
+        with self.lock:
+            self._flush(self.clock())
+            self.params = params
+            self._refast()
+
+    def _refast(self) -> None:
+        # Under the lock, after any change of state or parameters.
+        st, p = self.st, self.params
+        if _ATOMIC_NEXT and st.st == _core.CLOSED and p.kind == _core.CONSECUTIVE and not p.slow:
+            if self.fast is None or self.fast[0] != st.gen:
+                self._applied = 0
+                self.fast = (st.gen, itertools.count())
+        else:
+            self.fast = None
+
+    def _flush(self, now: float) -> None:
+        # Under the lock: apply the successes tallied since the last flush.
+        fast = self.fast
+        if fast is None:
+            return
+        value = next(fast[1])
+        count = value - self._applied
+        self._applied = value + 1
+        if count:
+            _core.record(self.st, self.params, now, fast[0], 0, _core.SUCCESS, 0.0, "", count)
+
+    def admit_sync(self) -> tuple[int, int]:
+        """Acquire; return ``(gen, permit)`` or raise the rejection."""
+        now = self.clock()
+        with self.lock:
+            st = self.st
+            self._flush(now)
+            gen0 = st.gen
+            result = _core.acquire(st, self.params, now)
+            gen = st.gen
+            if gen != gen0:
+                self.emitter.pending.append(change_event(self.name, _core.OPEN, st.st))
+                self._refast()
+            if result < 0:
+                retry = _core.retry_after(st, now)
+        if self.emitter.pending:
+            self.emitter.drain()
+        if result < 0:
+            raise rejection(self.name, result, retry, self.params.half_open)
+        return gen, result
+
+    async def admit(self) -> tuple[int, int]:
+        """Same as :meth:`admit_sync` (no I/O)."""
+        return self.admit_sync()
+
+    def finish_sync(
+        self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
+    ) -> None:
+        """Record an outcome."""
+        now = self.clock()
+        with self.lock:
+            self._flush(now)
+            old = _core.record(
+                self.st, self.params, now, gen, permit, outcome, duration, failure_type
+            )
+            if old >= 0:
+                self.emitter.pending.append(change_event(self.name, old, self.st.st))
+                self._refast()
+
+    async def finish(
+        self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
+    ) -> None:
+        """Same as :meth:`finish_sync` (no I/O)."""
+        self.finish_sync(gen, permit, outcome, duration, failure_type)
+
+    def admin_sync(self, op: int) -> Reply:
+        """Apply an operator action."""
+        now = self.clock()
+        with self.lock:
+            self._flush(now)
+            old = _core.admin(self.st, now, op)
+            self.emitter.pending.append(change_event(self.name, old, self.st.st))
+            self._refast()
+            return state_reply(self.st, now, 0, old)
+
+    async def admin(self, op: int) -> Reply:
+        """Same as :meth:`admin_sync`."""
+        return self.admin_sync(op)
+
+    def snapshot(self) -> tuple[Reply, float, bool]:
+        """The current state as a reply, its age (0) and whether degraded (never)."""
+        now = self.clock()
+        with self.lock:
+            self._flush(now)
+            return state_reply(self.st, now, 0, _core.NO_CHANGE), 0.0, False
+
+    def refresh_sync(self) -> None:
+        """Nothing to refresh: the state is here."""
+
+    async def refresh(self) -> None:
+        """Nothing to refresh: the state is here."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class View:
+    """What this process knows of a shared state: the last reply and its generation."""
+
+    __slots__ = ("at", "gen", "last", "reply", "st")
+
+    def __init__(self) -> None:
+        #: The state the fast path trusts (UNKNOWN: ask the backend first).
+        self.st = UNKNOWN
+        #: The last state known, kept when ``st`` is marked unknown.
+        self.last = UNKNOWN
+        self.gen = -1
+        self.reply: Reply | None = None
+        self.at = 0.0
+
+
+class RemoteEngine:
+    """State in a shared backend; one script per step, a local view for the closed fast path."""
+
+    is_local = False
+    clock = staticmethod(time.monotonic)
+    #: Never lock-free: every outcome is a script call.
+    fast = None
+
+    def __init__(
+        self, name: str, backend: Backend, emitter: Emitter, policy: FailurePolicy
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self.emitter = emitter
+        self.runner = PolicyRunner(backend, policy)
+        self.keys = [backend.key("breaker", name, "state")]
+        self.channel = backend.channel("breaker", name)
+        self.lock = threading.Lock()
+        self.remote = View()
+        #: The view while degraded: the local fallback's (policy ``local``) or always unknown.
+        self.fallback = View()
+        self.view = self.remote
+        self.degraded = False
+        self.last_error: BaseException | None = None
+        self.params: _core.Params
+        self.head: list[Any] = []
+        self._subscription = backend.subscribe(self.channel, self._on_message)
+
+    def set_params(self, params: _core.Params) -> None:
+        """Send these parameters (the caller's config is authoritative) from now on."""
+        self.params = params
+        self.head = [*params.args(), self.channel]
+
+    # -- replies and the view --------------------------------------------------------------
+
+    def _observe(self, view: View, reply: Reply) -> None:
+        gen, state = reply[3], reply[2]
+        with self.lock:
+            if gen < view.gen:
+                return  # an older reply overtaken by a newer one
+            if gen > view.gen or view.st == UNKNOWN:
+                old = view.last if view.last >= 0 else reply[1]
+                newer = gen > view.gen
+                view.gen = gen
+                view.st = view.last = state
+                if newer and old >= 0 and old != state:
+                    self.emitter.pending.append(change_event(self.name, old, state))
+            view.reply = reply
+            view.at = time.monotonic()
+
+    def _on_message(self, message: bytes | None) -> None:
+        view = self.remote
+        if message is None:  # messages may have been missed: ask on the next call
+            with self.lock:
+                view.st = UNKNOWN
+            return
+        gen_text, state_text, _ = message.decode().split(":")
+        gen, state = int(gen_text), int(state_text)
+        with self.lock:
+            if gen > view.gen:
+                old = view.last
+                view.gen = gen
+                view.st = view.last = state
+                if old >= 0 and old != state:
+                    self.emitter.pending.append(change_event(self.name, old, state))
+        if self.emitter.pending:
+            self.emitter.drain()
+
+    def _set_degraded(self, degraded: bool, error: BaseException | None) -> None:
+        with self.lock:
+            if degraded == self.degraded:
+                return
+            self.degraded = degraded
+            if degraded:
+                self.fallback = View()
+                self.view = self.fallback
+                self.last_error = error
+                event = BreakerEvent(self.name, BreakerEventType.DEGRADED, error=error)
+            else:
+                self.remote.st = UNKNOWN
+                self.view = self.remote
+                event = BreakerEvent(self.name, BreakerEventType.RECOVERED)
+            self.emitter.pending.append(event)
+        if degraded:
+            logger.warning(
+                "breaker %r: backend %s failed (%s); policy %s applies",
+                self.name,
+                self.backend.url,
+                error,
+                self.runner.policy.value,
+            )
+        else:
+            logger.warning("breaker %r: backend %s is back", self.name, self.backend.url)
+
+    def _succeeded(self, reply: Reply) -> Reply:
+        self.runner.degraded = False
+        if self.degraded:
+            self._set_degraded(False, None)
+        self._observe(self.remote, reply)
+        return reply
+
+    def _failed(self, error: BackendError, args: list[Any]) -> Reply | None:
+        runner = self.runner
+        runner.degraded = True
+        runner.fallbacks += 1
+        self._set_degraded(True, error)
+        if runner.policy is not FailurePolicy.LOCAL:
+            return None
+        reply: Reply = runner.local.run_sync(STEP, self.keys, args)
+        self._observe(self.fallback, reply)
+        return reply
+
+    def _run_sync(self, args: list[Any]) -> Reply | None:
+        try:
+            reply: Reply = self.backend.run_sync(STEP, self.keys, args)
+        except BackendError as error:
+            return self._failed(error, args)
+        return self._succeeded(reply)
+
+    async def _run(self, args: list[Any]) -> Reply | None:
+        try:
+            with anyio.CancelScope(shield=True):
+                reply: Reply = await self.backend.run(STEP, self.keys, args)
+        except BackendError as error:
+            return self._failed(error, args)
+        return self._succeeded(reply)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _admitted(self, reply: Reply | None) -> tuple[int, int]:
+        if reply is None:
+            if self.runner.policy is FailurePolicy.FAIL_OPEN:
+                return -1, 0  # admitted, nothing to record
+            raise CircuitOpenError(
+                self.name,
+                self.backend.status.probe_interval,
+                f"circuit {self.name!r}: backend down and policy is fail_closed",
+            )
+        result = reply[0]
+        if result < 0:
+            raise rejection(self.name, result, reply[4], self.params.half_open)
+        return reply[3], result
+
+    def admit_sync(self) -> tuple[int, int]:
+        """Acquire (one round trip); return ``(gen, permit)`` or raise the rejection."""
+        reply = self._run_sync(["acquire", *self.head])
+        if self.emitter.pending:
+            self.emitter.drain()
+        return self._admitted(reply)
+
+    async def admit(self) -> tuple[int, int]:
+        """Acquire (one round trip); return ``(gen, permit)`` or raise the rejection."""
+        reply = await self._run(["acquire", *self.head])
+        if self.emitter.pending:
+            self.emitter.drain()
+        return self._admitted(reply)
+
+    def finish_sync(
+        self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
+    ) -> None:
+        """Record an outcome (one round trip); its reply refreshes the view."""
+        if gen >= 0:
+            self._run_sync(
+                ["record", *self.head, gen, permit, outcome, repr(duration), failure_type]
+            )
+
+    async def finish(
+        self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
+    ) -> None:
+        """Record an outcome (one round trip, shielded from cancellation)."""
+        if gen >= 0:
+            await self._run(
+                ["record", *self.head, gen, permit, outcome, repr(duration), failure_type]
+            )
+
+    def admin_sync(self, op: int) -> Reply:
+        """Apply an operator action to the shared state."""
+        reply = self._run_sync(["admin", *self.head, op])
+        if reply is None:
+            raise self._down()
+        return reply
+
+    async def admin(self, op: int) -> Reply:
+        """Apply an operator action to the shared state."""
+        reply = await self._run(["admin", *self.head, op])
+        if reply is None:
+            raise self._down()
+        return reply
+
+    def _down(self) -> BackendError:
+        return BackendError(
+            f"breaker {self.name!r}: backend unavailable ({self.last_error})",
+            backend=self.backend.url,
+        )
+
+    def refresh_sync(self) -> None:
+        """Read the shared state (one round trip) into the view."""
+        self._run_sync(["status", *self.head])
+
+    async def refresh(self) -> None:
+        """Read the shared state (one round trip) into the view."""
+        await self._run(["status", *self.head])
+
+    def snapshot(self) -> tuple[Reply, float, bool]:
+        """The last reply known here, its age in seconds, and whether degraded."""
+        with self.lock:
+            view = self.view
+            reply, at = view.reply, view.at
+        if reply is None:
+            blank = state_reply(_core.State(0.0), 0.0, 0, _core.NO_CHANGE)
+            reply = (*blank[:2], max(view.last, 0), view.gen, *blank[4:])
+            return reply, 0.0, self.degraded
+        return reply, time.monotonic() - at, self.degraded
+
+    def close(self) -> None:
+        """Stop listening to transitions."""
+        self._subscription.close()
