@@ -59,7 +59,7 @@ class RateLimit(BaseModel):
     burst: int | None = Field(
         default=None, gt=0, description="bucket capacity (token bucket, GCRA)"
     )
-    #: The text this policy was parsed from, if any (for display only).
+    #: The text this policy was parsed from, if any (display only; ignored by ``==``).
     text: str | None = Field(default=None, exclude=True, repr=False)
 
     @classmethod
@@ -80,6 +80,14 @@ class RateLimit(BaseModel):
     def per_second(self) -> float:
         """The steady rate in hits per second."""
         return self.rate / self.period
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RateLimit):
+            return NotImplemented
+        return (self.rate, self.period, self.burst) == (other.rate, other.period, other.burst)
+
+    def __hash__(self) -> int:
+        return hash((self.rate, self.period, self.burst))
 
     def __str__(self) -> str:
         text = self.text or f"{self.rate}/{self.period:g}s"
