@@ -8,7 +8,7 @@ import pytest
 
 from resilience import Backend, RateLimit, RateLimiter
 from tests.conftest import TestClock
-from tests.ratelimit.helpers import ALGORITHMS, BUCKETS, WINDOWS, align, epsilon
+from tests.ratelimit.helpers import ALGORITHMS, BUCKETS, align, epsilon
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
