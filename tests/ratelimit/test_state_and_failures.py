@@ -1,0 +1,145 @@
+"""Behaviour 9 (bounded state) and behaviour 10 (backend down)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from resilience import (
+    Backend,
+    BackendError,
+    FakeClock,
+    MemoryBackend,
+    RateLimiter,
+    backend_from_url,
+)
+from resilience._backends._redis import RedisBackend
+from tests.conftest import REDIS_BACKENDS, TestClock
+from tests.ratelimit.helpers import ALGORITHMS
+from tests.servers import RedisServer
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_memory_drops_idle_keys(algorithm: str) -> None:
+    clock = FakeClock(1000.0)
+    backend = MemoryBackend(clock=clock)
+    limiter = RateLimiter("10/second", algorithm=algorithm, backend=backend, key_cache_size=1000)
+    # 100,000 distinct keys, each hit once, 2,000 new keys per (fake) second, then idle.
+    for i in range(100_000):
+        limiter.hit_sync(i)
+        if i % 100 == 99:
+            clock.advance(0.05)
+    # Keys live at most a few seconds after their last hit: only the recent ones remain.
+    assert len(backend.store) < 10_000
+    clock.advance(60)
+    for i in range(2000):  # any later traffic evicts the idle keys (several per write)
+        limiter.hit_sync(f"new{i}")
+    assert len(backend.store) <= 2000
+    assert len(limiter._keys) <= 1000  # the escaped-key cache is bounded too
+
+
+@pytest.mark.parametrize("kind", REDIS_BACKENDS)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_redis_key_has_a_ttl(
+    kind: str, algorithm: str, request: pytest.FixtureRequest
+) -> None:
+    from tests.conftest import make_backend
+
+    backend = make_backend(kind, request)
+    assert isinstance(backend, RedisBackend)
+    client: Any = backend.client
+    try:
+        limiter = RateLimiter(["5/second", "50/hour"], algorithm=algorithm, backend=backend)
+        for i in range(20):
+            limiter.hit_sync(f"user:{i % 4}", cost=1 + i % 2)
+        keys = [k for k in client.scan_iter(match=f"{backend.prefix}:*")]
+        assert keys
+        for key in keys:
+            ttl = client.pttl(key)
+            assert 0 < ttl <= 2 * 3600 * 1000, (key, ttl)
+    finally:
+        for key in client.scan_iter(match=f"{backend.prefix}:*"):
+            client.delete(key)
+        backend.close()
+
+
+def _down_backend(server: RedisServer) -> Backend:
+    return backend_from_url(server.url, timeout=0.2, probe_interval=0.5)
+
+
+@pytest.mark.redis
+def test_fail_open_admits_counts_and_warns(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = _down_backend(redis_server)
+    limiter = RateLimiter("1/minute", backend=backend)
+    assert limiter.hit_sync("k").allowed
+    assert not limiter.hit_sync("k").allowed
+    redis_server.kill()
+    caplog.set_level(logging.WARNING, logger="resilience.ratelimit")
+    start = time.monotonic()
+    results = [limiter.hit_sync("k") for _ in range(5)]
+    assert time.monotonic() - start < 1.0  # bounded by the backend timeout (0.2 s), once
+    assert all(r.allowed and r.degraded for r in results)
+    stats = limiter.stats()
+    assert stats.backend_failures == 5
+    assert stats.degraded
+    warnings = [r for r in caplog.records if r.name == "resilience.ratelimit"]
+    assert len(warnings) == 1  # one warning per outage, not per call
+    assert "admitting" in warnings[0].getMessage()
+    with pytest.raises(BackendError):
+        limiter.reset_sync("k")
+    redis_server.start()
+    time.sleep(0.6)  # past the backend's probe interval (wall clock: the backend's own rule)
+    back = limiter.hit_sync("k")  # a fresh server (no persistence): a fresh bucket
+    assert back.allowed
+    assert not back.degraded
+    assert not limiter.hit_sync("k").allowed  # and limiting again
+    assert not limiter.stats().degraded
+    backend.close()
+
+
+@pytest.mark.redis
+def test_fail_closed_refuses(redis_server: RedisServer) -> None:
+    backend = _down_backend(redis_server)
+    limiter = RateLimiter("100/minute", backend=backend, on_backend_failure="fail_closed")
+    assert limiter.hit_sync("k").allowed
+    redis_server.kill()
+    refused = limiter.hit_sync("k")
+    assert not refused.allowed
+    assert refused.degraded
+    assert refused.retry_after > 0
+    assert "fail_closed" in (refused.reason or "")
+    assert limiter.stats().backend_failures == 1
+    assert limiter.stats().rejected == 1
+    backend.close()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_local_policy_keeps_limiting_in_process(
+    redis_server: RedisServer, anyio_backend: str
+) -> None:
+    backend = _down_backend(redis_server)
+    limiter = RateLimiter("3/minute", backend=backend, on_backend_failure="local")
+    assert (await limiter.hit("k")).allowed
+    redis_server.kill()
+    local = [(await limiter.hit("k")).allowed for _ in range(4)]
+    assert local == [True, True, True, False]  # a fresh in-process bucket of 3
+    stats = limiter.stats()
+    assert stats.backend_failures == 4
+    assert stats.degraded
+    await backend.aclose()
+
+
+def test_failure_policy_default_is_fail_open() -> None:
+    assert RateLimiter("1/second").stats().on_backend_failure == "fail_open"
+
+
+def test_memory_backend_never_degrades(sync_backend: Backend, sync_clock: TestClock) -> None:
+    limiter = RateLimiter("1/second", backend=sync_backend)
+    limiter.hit_sync("k")
+    assert limiter.stats().backend_failures == 0
