@@ -197,6 +197,10 @@ class MemoryEngine:
         """Nothing to release."""
 
 
+def _progress(reply: Reply) -> int:
+    return reply[5] + reply[8] + reply[9]
+
+
 class View:
     """What this process knows of a shared state: the last reply and its generation."""
 
@@ -259,8 +263,11 @@ class RemoteEngine:
                 view.st = view.last = state
                 if newer and old >= 0 and old != state:
                     self.emitter.pending.append(change_event(self.name, old, state))
-            view.reply = reply
-            view.at = time.monotonic()
+            last = view.reply
+            # Counters only grow within a generation: keep the most advanced reply.
+            if last is None or last[3] != gen or _progress(reply) >= _progress(last):
+                view.reply = reply
+                view.at = time.monotonic()
 
     def _on_message(self, message: bytes | None) -> None:
         view = self.remote

@@ -1,0 +1,175 @@
+"""Behaviour 4 (half-open permits), 5 (cancellation), 7 (no lock held), 8 (front doors)."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from resilience import (
+    CircuitBreaker,
+    CircuitHalfOpenError,
+    CircuitOpenError,
+    CircuitState,
+)
+from tests.conftest import TestClock
+
+from .conftest import Boom, Make, aboom, aok
+
+pytestmark = pytest.mark.anyio
+
+
+async def trip(br: CircuitBreaker, times: int = 1) -> None:
+    for _ in range(times):
+        with pytest.raises(Boom):
+            await br.acall(aboom)
+
+
+async def wait_for(predicate: object, timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():  # type: ignore[operator]
+            await anyio.sleep(0.005)
+
+
+async def test_half_open_admits_exactly_n_of_50(make: Make, clock: TestClock) -> None:
+    br = make(failure_threshold=1, recovery_timeout=10.0, half_open_max_calls=3,
+              success_threshold=3)
+    await trip(br)
+    clock.advance(11)
+    entered, refused = 0, 0
+    release = anyio.Event()
+
+    @br
+    async def probe() -> str:
+        nonlocal entered
+        entered += 1
+        await release.wait()
+        return "ok"
+
+    async def caller() -> None:
+        nonlocal refused
+        try:
+            await probe()
+        except CircuitHalfOpenError as error:
+            assert error.name == br.name
+            assert error.retry_after == 0.0
+            refused += 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(50):
+            tg.start_soon(caller)
+        await wait_for(lambda: entered + refused == 50 or entered > 3)
+        assert (entered, refused) == (3, 47)
+        assert br.state is CircuitState.HALF_OPEN
+        release.set()
+    assert br.state is CircuitState.CLOSED  # three successful probes
+
+
+async def test_cancelled_probe_gives_its_permit_back(make: Make, clock: TestClock) -> None:
+    br = make(failure_threshold=1, recovery_timeout=10.0, half_open_max_calls=1)
+    await trip(br)
+    clock.advance(11)
+    started = anyio.Event()
+
+    @br
+    async def hang() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hang)
+        await started.wait()
+        with pytest.raises(CircuitHalfOpenError):
+            await br.acall(aok)
+        tg.cancel_scope.cancel()
+    assert br.state is CircuitState.HALF_OPEN
+    assert await br.acall(aok) == "ok"  # the permit came back at once, no lease wait
+    assert br.state is CircuitState.CLOSED
+
+
+async def test_cancellation_is_neutral_by_default(make: Make) -> None:
+    neutral = make(failure_threshold=1)
+    counted = make(failure_threshold=1, cancellation_is_failure=True)
+    for br in (neutral, counted):
+
+        @br
+        async def hang() -> None:
+            await anyio.sleep_forever()
+
+        with anyio.move_on_after(0.01):
+            await hang()
+    assert neutral.state is CircuitState.CLOSED
+    assert neutral.stats().failures == 0
+    assert counted.state is CircuitState.OPEN
+
+
+async def test_no_lock_held_during_calls(make: Make) -> None:
+    br = make(failure_threshold=1)
+
+    @br
+    async def work() -> str:
+        await anyio.sleep(0.1)
+        return "done"
+
+    await work()  # warm up connections
+    start = time.perf_counter()
+    results: list[str] = []
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+
+            async def one() -> None:
+                results.append(await work())
+
+            tg.start_soon(one)
+    elapsed = time.perf_counter() - start
+    assert results == ["done"] * 20
+    assert elapsed < 1.0, f"20 concurrent 100 ms calls took {elapsed:.2f}s"
+    assert br.stats().successes == 21
+
+
+async def test_async_context_manager_and_rejection(make: Make, clock: TestClock) -> None:
+    br = make(failure_threshold=1, recovery_timeout=10.0)
+    async with br:
+        pass
+    with pytest.raises(Boom):
+        async with br:
+            raise Boom("x")
+    with pytest.raises(CircuitOpenError) as info:
+        async with br:
+            pytest.fail("an open breaker must not run the block")
+    assert info.value.name == br.name
+    assert 9.0 < info.value.retry_after <= 10.0
+    clock.advance(11)
+    async with br.guard():
+        pass
+    assert br.state is CircuitState.CLOSED
+
+
+async def test_async_fallbacks(make: Make) -> None:
+    value = make(failure_threshold=1, fallback="cached")
+    computed = make(failure_threshold=1, fallback=lambda user: f"cached {user}")
+
+    async def slow_fallback(user: int) -> str:
+        return f"async cached {user}"
+
+    awaited = make(failure_threshold=1, fallback=slow_fallback)
+    for br in (value, computed, awaited):
+        await trip(br)
+
+    @value
+    async def a(user: int) -> str:
+        return "fresh"
+
+    @computed
+    async def b(user: int) -> str:
+        return "fresh"
+
+    @awaited
+    async def c(user: int) -> str:
+        return "fresh"
+
+    assert await a(1) == "cached"
+    assert await b(2) == "cached 2"
+    assert await c(3) == "async cached 3"
+    assert value.stats().rejected == 1
