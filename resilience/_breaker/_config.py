@@ -67,29 +67,29 @@ class BreakerConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    failure_threshold: int = Field(5, ge=1, description="consecutive failures that open it")
-    recovery_timeout: float = Field(30.0, gt=0, description="seconds open before a probe")
-    half_open_max_calls: int = Field(1, ge=1, description="probes in flight at once")
-    success_threshold: int = Field(1, ge=1, description="successful probes that close it")
+    failure_threshold: int = Field(default=5, ge=1, description="consecutive failures that open it")
+    recovery_timeout: float = Field(default=30.0, gt=0, description="seconds open before a probe")
+    half_open_max_calls: int = Field(default=1, ge=1, description="probes in flight at once")
+    success_threshold: int = Field(default=1, ge=1, description="successful probes that close it")
     window: Literal["consecutive", "count", "time"] = "consecutive"
-    window_size: int = Field(100, ge=1, description="calls in a count window")
-    window_duration: float = Field(60.0, gt=0, description="seconds of a time window")
-    minimum_calls: int = Field(10, ge=1, description="calls in the window before a rate trips")
-    failure_rate_threshold: float = Field(0.5, gt=0, le=1)
-    slow_call_duration: float | None = Field(None, gt=0, description="seconds; None: off")
-    slow_call_rate_threshold: float = Field(1.0, gt=0, le=1)
-    recovery_multiplier: float = Field(1.0, ge=1, description="growth of the open time")
+    window_size: int = Field(default=100, ge=1, description="calls in a count window")
+    window_duration: float = Field(default=60.0, gt=0, description="seconds of a time window")
+    minimum_calls: int = Field(default=10, ge=1, description="calls before a rate trips")
+    failure_rate_threshold: float = Field(default=0.5, gt=0, le=1)
+    slow_call_duration: float | None = Field(default=None, gt=0, description="seconds; None: off")
+    slow_call_rate_threshold: float = Field(default=1.0, gt=0, le=1)
+    recovery_multiplier: float = Field(default=1.0, ge=1, description="growth of the open time")
     max_recovery_timeout: float | None = Field(
-        None, gt=0, description="cap of the open time; None: 1 day (or recovery_timeout)"
+        default=None, gt=0, description="cap of the open time; None: 1 day (or recovery_timeout)"
     )
-    probe_lease: float = Field(60.0, gt=0, description="seconds a probe permit is held at most")
+    probe_lease: float = Field(default=60.0, gt=0, description="seconds a permit lasts")
     record_on: ExceptionFilter = (Exception,)
     ignore_on: ExceptionFilter = ()
     failure_result: Callable[[Any], bool] | None = None
     cancellation_is_failure: bool = False
     fallback: Any = NO_FALLBACK
     failure_policy: FailurePolicy = FailurePolicy.LOCAL
-    idle_ttl: float = Field(3600.0, gt=0, description="seconds an idle shared state is kept")
+    idle_ttl: float = Field(default=3600.0, gt=0, description="idle state lifetime")
 
     @field_validator("record_on", "ignore_on", mode="before")
     @classmethod

@@ -7,8 +7,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,11 +51,8 @@ class BreakerEvent:
     duration: float | None = None
 
 
-class BreakerListener(Protocol):
-    """Receives events; one that raises is logged and changes nothing."""
-
-    def __call__(self, event: BreakerEvent) -> None:
-        """Handle one event."""
+#: Receives events; one that raises is logged and changes nothing.
+BreakerListener = Callable[[BreakerEvent], None]
 
 
 class Emitter:

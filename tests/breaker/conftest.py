@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from resilience import Backend, CircuitBreaker
+from resilience import Backend, CircuitBreaker, CircuitState
 
 Make = Callable[..., CircuitBreaker]
 
@@ -64,6 +64,11 @@ def ok() -> str:
 
 async def aok() -> str:
     return "ok"
+
+
+def state(breaker: CircuitBreaker) -> CircuitState:
+    """The breaker's state (a call, so type checkers do not narrow it between steps)."""
+    return breaker.state
 
 
 def fail(breaker: CircuitBreaker, times: int = 1) -> None:

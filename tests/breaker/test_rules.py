@@ -9,7 +9,7 @@ import pytest
 from resilience import BreakerEvent, BreakerEventType, CircuitOpenError, CircuitState
 from tests.conftest import TestClock
 
-from .conftest import Boom, Make, fail, succeed
+from .conftest import Boom, Make, fail, state, succeed
 
 
 def test_consecutive_failures_reset_by_success(make_sync: Make) -> None:
@@ -17,56 +17,52 @@ def test_consecutive_failures_reset_by_success(make_sync: Make) -> None:
     fail(br, 2)
     succeed(br)
     fail(br, 2)
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     assert br.stats().consecutive_failures == 2
     fail(br)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_count_window_minimum_calls(make_sync: Make) -> None:
     br = make_sync(window="count", window_size=20, minimum_calls=10, failure_rate_threshold=0.5)
     fail(br, 9)
-    assert br.state is CircuitState.CLOSED  # nine failures never open it
+    assert state(br) is CircuitState.CLOSED  # nine failures never open it
     assert br.stats().window_calls == 9
     succeed(br)  # 9 / 10 >= 50 %
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_count_window_slides(make_sync: Make) -> None:
     br = make_sync(window="count", window_size=4, minimum_calls=4, failure_rate_threshold=0.5)
     fail(br)
     succeed(br, 3)  # [F S S S]: 25 %
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     fail(br)  # [S S S F]: the first failure slid out, 25 %
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     assert br.stats().failure_rate == 0.25
     fail(br)  # [S S F F]: 50 %
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_time_window_forgets_old_calls(make_sync: Make, sync_clock: TestClock) -> None:
-    br = make_sync(
-        window="time", window_duration=10.0, minimum_calls=3, failure_rate_threshold=0.5
-    )
+    br = make_sync(window="time", window_duration=10.0, minimum_calls=3, failure_rate_threshold=0.5)
     fail(br, 2)
     sync_clock.advance(11.0)
     succeed(br, 2)
     fail(br)  # without forgetting: 3 / 5 would trip; the window holds [S S F]
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     assert br.stats().window_calls == 3
     fail(br)  # [S S F F]: 50 %
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_time_window_keeps_recent_calls(make_sync: Make, sync_clock: TestClock) -> None:
-    br = make_sync(
-        window="time", window_duration=10.0, minimum_calls=4, failure_rate_threshold=0.5
-    )
+    br = make_sync(window="time", window_duration=10.0, minimum_calls=4, failure_rate_threshold=0.5)
     fail(br, 2)
     sync_clock.advance(5.0)
     succeed(br)
     fail(br)  # all four within 10 s: 3 / 4
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_slow_call_rate(make_sync: Make, sync_clock: TestClock) -> None:
@@ -86,9 +82,9 @@ def test_slow_call_rate(make_sync: Make, sync_clock: TestClock) -> None:
     succeed(br)
     assert br.call(slow) == "slow"
     succeed(br)
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     assert br.call(slow) == "slow"  # 2 slow of 4, no failure at all
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
     stats = br.stats()
     assert (stats.slow, stats.failures) == (2, 0)
 
@@ -106,7 +102,7 @@ def test_ignored_exceptions_neither_trip_nor_reset(make_sync: Make) -> None:
     stats = br.stats()
     assert (stats.ignored, stats.consecutive_failures, stats.state) == (3, 1, CircuitState.CLOSED)
     fail(br)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_record_on_limits_failures(make_sync: Make) -> None:
@@ -119,9 +115,9 @@ def test_record_on_limits_failures(make_sync: Make) -> None:
     with pytest.raises(ValueError, match="not ours"):
         br.call(other)  # not recorded as a failure: counts as a success
     fail(br)
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     fail(br)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_predicates(make_sync: Make) -> None:
@@ -140,7 +136,7 @@ def test_predicates(make_sync: Make) -> None:
         br.call(raise_, IndexError("fatal too, but ignored"))
     with pytest.raises(ValueError, match="fatal"):
         br.call(raise_, ValueError("fatal"))
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
     assert br.stats().ignored == 1
 
 
@@ -149,7 +145,7 @@ def test_failure_result_predicate(make_sync: Make) -> None:
     assert br.call(lambda: 200) == 200
     assert br.call(lambda: 503) == 503  # returned, but counted as a failure
     assert br.call(lambda: None) is None
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
     stats = br.stats()
     assert (stats.failures, stats.last_failure_type) == (2, "failure_result")
 
@@ -162,11 +158,11 @@ def test_stale_outcome_cannot_close_half_open(make_sync: Make, sync_clock: TestC
     sync_clock.advance(6)
     probe = br.guard()
     probe.__enter__()
-    assert br.state is CircuitState.HALF_OPEN
+    assert state(br) is CircuitState.HALF_OPEN
     old.__exit__(None, None, None)  # a success from before the trip: dropped
-    assert br.state is CircuitState.HALF_OPEN
+    assert state(br) is CircuitState.HALF_OPEN
     probe.__exit__(None, None, None)
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
 
 
 def test_stale_failure_cannot_open_twice(make_sync: Make) -> None:

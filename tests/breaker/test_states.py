@@ -16,23 +16,23 @@ from resilience import (
 )
 from tests.conftest import TestClock
 
-from .conftest import Boom, Make, boom, fail, fresh_name, ok, succeed
+from .conftest import Boom, Make, boom, fail, fresh_name, ok, state, succeed
 
 
 def test_closed_open_half_open_closed(make_sync: Make, sync_clock: TestClock) -> None:
     br = make_sync(failure_threshold=3, recovery_timeout=10.0)
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     fail(br, 2)
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     fail(br)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
     with pytest.raises(CircuitOpenError) as info:
         br.call(ok)
     assert info.value.name == br.name
     assert 9.0 < info.value.retry_after <= 10.0
     sync_clock.advance(10.5)
     succeed(br)  # the probe
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
 
 
 def test_half_open_failure_reopens(make_sync: Make, sync_clock: TestClock) -> None:
@@ -40,46 +40,46 @@ def test_half_open_failure_reopens(make_sync: Make, sync_clock: TestClock) -> No
     fail(br)
     sync_clock.advance(6)
     with br.guard():
-        assert br.state is CircuitState.HALF_OPEN
-    assert br.state is CircuitState.CLOSED
+        assert state(br) is CircuitState.HALF_OPEN
+    assert state(br) is CircuitState.CLOSED
     fail(br)
     sync_clock.advance(6)
     fail(br)  # the probe fails
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_force_open_disable_reset(make_sync: Make, sync_clock: TestClock) -> None:
     br = make_sync(failure_threshold=2, recovery_timeout=1.0)
     br.force_open()
-    assert br.state is CircuitState.FORCED_OPEN
+    assert state(br) is CircuitState.FORCED_OPEN
     sync_clock.advance(1000)
     with pytest.raises(CircuitOpenError) as info:
         br.call(ok)
     assert math.isinf(info.value.retry_after)
     br.reset()
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     succeed(br)
     br.disable()
-    assert br.state is CircuitState.DISABLED
+    assert state(br) is CircuitState.DISABLED
     fail(br, 10)  # never trips
-    assert br.state is CircuitState.DISABLED
+    assert state(br) is CircuitState.DISABLED
     succeed(br)
     assert br.stats().failures == 10
     br.reset()
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     stats = br.stats()
     assert (stats.calls, stats.failures, stats.rejected) == (0, 0, 0)
     fail(br, 2)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
 
 
 def test_reset_closes_an_open_breaker(make_sync: Make) -> None:
     br = make_sync(failure_threshold=1)
     fail(br)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
     br.reset()
     succeed(br)
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
 
 
 def test_exponential_open_time_with_cap(make_sync: Make, sync_clock: TestClock) -> None:
@@ -108,7 +108,7 @@ def test_exponential_open_time_with_cap(make_sync: Make, sync_clock: TestClock) 
     assert 29.5 < retry_after() <= 30.0
     sync_clock.advance(30.1)
     succeed(br)  # closes: back to d
-    assert br.state is CircuitState.CLOSED
+    assert state(br) is CircuitState.CLOSED
     fail(br)
     assert 9.5 < retry_after() <= 10.0
 
@@ -159,7 +159,7 @@ def test_configure_is_validated_and_applies(make_sync: Make) -> None:
     assert isinstance(config, BreakerConfig)
     assert br.config.failure_threshold == 2
     fail(br, 2)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
     with pytest.raises(ConfigurationError):
         br.configure(failure_policy="fail_open")
 
@@ -171,7 +171,7 @@ def test_config_object_and_single_exception_class() -> None:
     with pytest.raises(ValueError, match="x"):
         br.call(_raise_value_error)
     fail(br, 2)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
     br.close()
 
 
@@ -198,4 +198,4 @@ def test_boom_helper_is_a_failure(make_sync: Make) -> None:
     br = make_sync(failure_threshold=1)
     with pytest.raises(Boom):
         br.call(boom)
-    assert br.state is CircuitState.OPEN
+    assert state(br) is CircuitState.OPEN
