@@ -35,6 +35,7 @@ from ._policy import FailurePolicy as FailurePolicy
 from ._queue import Priority as Priority
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import QueueStats as QueueStats
+from ._ratelimit import LimitsStorageLimiter as LimitsStorageLimiter
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimitAlgorithm as RateLimitAlgorithm
 from ._ratelimit import RateLimiter as RateLimiter
@@ -61,6 +62,7 @@ __all__ = (
     "ConfigurationError",
     "FailurePolicy",
     "FakeClock",
+    "LimitsStorageLimiter",
     "MemoryBackend",
     "MemoryStore",
     "Priority",

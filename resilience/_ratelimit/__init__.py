@@ -1,6 +1,7 @@
 """Rate limiters: token bucket, GCRA, sliding windows and fixed windows on any backend."""
 
 from ._limiter import RateLimiter as RateLimiter
+from ._limits_adapter import LimitsStorageLimiter as LimitsStorageLimiter
 from ._policy import PRESETS as PRESETS
 from ._policy import RateLimit as RateLimit
 from ._policy import RateLimitAlgorithm as RateLimitAlgorithm
@@ -12,6 +13,7 @@ from ._result import RateLimitUsage as RateLimitUsage
 
 __all__ = [
     "PRESETS",
+    "LimitsStorageLimiter",
     "PolicyStats",
     "PolicyUsage",
     "RateLimit",
