@@ -13,6 +13,7 @@ to take the fast path), ``clock`` (measures call durations), ``admit_sync``/``ad
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import sys
@@ -23,9 +24,9 @@ from typing import Any
 
 import anyio
 
-from .._backends._base import Backend
+from .._backends._base import Backend, BackendHealth
 from .._backends._memory import MemoryBackend
-from .._exceptions import BackendError, CircuitOpenError
+from .._exceptions import BackendError, BackendUnavailable, CircuitOpenError
 from .._policy import FailurePolicy, PolicyRunner
 from . import _core
 from ._config import STATES
@@ -243,6 +244,13 @@ class RemoteEngine:
         self.params: _core.Params
         self.head: list[Any] = []
         self._subscription = backend.subscribe(self.channel, self._on_message)
+        backend.status.add_listener(self._on_status)
+
+    def _on_status(self, health: BackendHealth) -> None:
+        # Another call on this backend saw it go down: stop trusting the closed view at once.
+        if not health.available:
+            error = BackendUnavailable(health.last_error or "unavailable", backend=health.url)
+            self._set_degraded(True, error)
 
     def set_params(self, params: _core.Params) -> None:
         """Send these parameters (the caller's config is authoritative) from now on."""
@@ -434,5 +442,7 @@ class RemoteEngine:
         return reply, time.monotonic() - at, self.degraded
 
     def close(self) -> None:
-        """Stop listening to transitions."""
+        """Stop listening to transitions and to the backend's status."""
         self._subscription.close()
+        with contextlib.suppress(ValueError):
+            self.backend.status.remove_listener(self._on_status)
