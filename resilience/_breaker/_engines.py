@@ -205,7 +205,7 @@ def _progress(reply: Reply) -> int:
 class View:
     """What this process knows of a shared state: the last reply and its generation."""
 
-    __slots__ = ("at", "gen", "last", "reply", "st")
+    __slots__ = ("at", "gen", "last", "reply", "retry_at", "st")
 
     def __init__(self) -> None:
         #: The state the fast path trusts (UNKNOWN: ask the backend first).
@@ -215,6 +215,8 @@ class View:
         self.gen = -1
         self.reply: Reply | None = None
         self.at = 0.0
+        #: When a probe may pass, from the last transition message (monotonic time).
+        self.retry_at = 0.0
 
 
 class RemoteEngine:
@@ -283,13 +285,14 @@ class RemoteEngine:
             with self.lock:
                 view.st = UNKNOWN
             return
-        gen_text, state_text, _ = message.decode().split(":")
+        gen_text, state_text, retry_text = message.decode().split(":")
         gen, state = int(gen_text), int(state_text)
         with self.lock:
             if gen > view.gen:
                 old = view.last
                 view.gen = gen
                 view.st = view.last = state
+                view.retry_at = time.monotonic() + float(retry_text)
                 if old >= 0 and old != state:
                     self.emitter.pending.append(change_event(self.name, old, state))
         if self.emitter.pending:
@@ -435,6 +438,11 @@ class RemoteEngine:
         with self.lock:
             view = self.view
             reply, at = view.reply, view.at
+            if reply is not None and reply[3] < view.gen:
+                # A transition message is newer than the last reply: its state wins.
+                now = time.monotonic()
+                retry = max(view.retry_at - now, 0.0) + (now - at)
+                reply = (*reply[:2], view.last, view.gen, retry, *reply[5:])
         if reply is None:
             blank = state_reply(_core.State(0.0), 0.0, 0, _core.NO_CHANGE)
             reply = (*blank[:2], max(view.last, 0), view.gen, *blank[4:])
