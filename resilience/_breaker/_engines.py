@@ -329,6 +329,11 @@ class RemoteEngine:
         if self.degraded:
             self._set_degraded(False, None)
         self._observe(self.remote, reply)
+        if reply[1] >= 0:
+            # This step changed the state. Its event may be in delivery on the pub/sub
+            # thread (the message can beat the reply): wait for it, so a caller's events
+            # are delivered by the time its call returns.
+            self.emitter.drain()
         return reply
 
     def _failed(self, error: BackendError, args: list[Any]) -> Reply | None:
