@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 import sys
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
@@ -139,6 +140,9 @@ class CircuitBreaker:
             self._engine = MemoryEngine(name, self.backend, self._emitter)
         else:
             self._engine = RemoteEngine(name, self.backend, self._emitter, cfg.failure_policy)
+            # A breaker dropped without close() still stops listening (the engine does not
+            # reference the breaker, so this does not keep it alive).
+            weakref.finalize(self, self._engine.close)
         self._apply(cfg)
         self._tokens: contextvars.ContextVar[tuple[_Guard, ...]] = contextvars.ContextVar(
             f"resilience-breaker-{name}", default=()

@@ -455,7 +455,7 @@ class RemoteEngine:
         return reply, time.monotonic() - at, self.degraded
 
     def close(self) -> None:
-        """Stop listening to transitions and to the backend's status."""
+        """Stop listening to transitions and to the backend's status; idempotent."""
         self._subscription.close()
         with contextlib.suppress(ValueError):
             self.backend.status.remove_listener(self._on_status)

@@ -27,8 +27,7 @@ TIMED = Params(TIME, 5, 10.0, 3, 0.5, 0.0, 1.0, 10.0, 1.0, 100.0, 1, 1, 5.0, 60.
 # (seconds to advance, params, step, step arguments); "gen" stands for the current generation.
 Step = tuple[float, Params, str, list[Any]]
 SCRIPT: list[Step] = [
-    (0, CONSEC, "status", []),
-    (0, CONSEC, "acquire", []),
+    (0, CONSEC, "acquire", []),  # creates the state (its generation is the clock in ms)
     (0, CONSEC, "record", ["gen", 0, FAILURE, 0.1, "Boom"]),
     (0, CONSEC, "record", ["gen", 0, SUCCESS, 0.1, ""]),
     (0, CONSEC, "record", ["gen", 0, IGNORED, 0.1, ""]),
