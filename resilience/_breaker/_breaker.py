@@ -256,13 +256,14 @@ class CircuitBreaker:
         self, gen: int, permit: int, outcome: int, t0: float, exc: BaseException | None
     ) -> None:
         engine = self._engine
-        duration = engine.clock() - t0
+        now = engine.clock()
+        duration = now - t0
         if self._emitter.listeners:
             self._outcome_event(outcome, duration, exc)
-        ftype = type(exc).__name__ if outcome == _FAILURE and exc is not None else ""
-        if outcome == _FAILURE and exc is None:
-            ftype = "failure_result"
-        engine.finish_sync(gen, permit, outcome, duration, ftype)
+        ftype = ""
+        if outcome == _FAILURE:
+            ftype = "failure_result" if exc is None else type(exc).__name__
+        engine.finish_sync(gen, permit, outcome, duration, ftype, now)
         if self._emitter.pending:
             self._emitter.drain()
 

@@ -148,12 +148,20 @@ class MemoryEngine:
         return self.admit_sync()
 
     def finish_sync(
-        self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
+        self,
+        gen: int,
+        permit: int,
+        outcome: int,
+        duration: float,
+        failure_type: str,
+        now: float | None = None,
     ) -> None:
-        """Record an outcome."""
-        now = self.clock()
+        """Record an outcome (``now``: a clock reading the caller already took)."""
+        if now is None:
+            now = self.clock()
         with self.lock:
-            self._flush(now)
+            if self.fast is not None:
+                self._flush(now)
             old = _core.record(
                 self.st, self.params, now, gen, permit, outcome, duration, failure_type
             )
@@ -393,7 +401,13 @@ class RemoteEngine:
         return self._admitted(reply)
 
     def finish_sync(
-        self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
+        self,
+        gen: int,
+        permit: int,
+        outcome: int,
+        duration: float,
+        failure_type: str,
+        now: float | None = None,
     ) -> None:
         """Record an outcome (one round trip); its reply refreshes the view."""
         if gen >= 0:

@@ -8,8 +8,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,8 +36,7 @@ class BreakerEventType(str, enum.Enum):
     RECOVERED = "recovered"
 
 
-@dataclass(frozen=True, slots=True)
-class BreakerEvent:
+class BreakerEvent(NamedTuple):
     """One event; ``old_state``/``new_state`` are set for state changes."""
 
     breaker: str
