@@ -20,6 +20,7 @@ from .._backends import resolve_backend
 from .._backends._base import Backend
 from .._backends._memory import MemoryBackend
 from .._exceptions import BackendError, ConfigurationError
+from .._keys import escape
 from .._policy import FailurePolicy, PolicyRunner
 from ._front import KeyArg, LimiterFrontDoors
 from ._policy import PRESETS, RateLimit, RateLimitAlgorithm, parse_limits
@@ -58,7 +59,7 @@ class _Config(BaseModel):
     algorithm: RateLimitAlgorithm = RateLimitAlgorithm.TOKEN_BUCKET
     name: str | None = Field(default=None, min_length=1, max_length=200)
     on_backend_failure: FailurePolicy = FailurePolicy.FAIL_OPEN
-    key_cache_size: int = Field(4096, ge=0, le=10_000_000)
+    key_cache_size: int = Field(32_768, ge=0, le=10_000_000)
 
 
 def _params(algorithm: RateLimitAlgorithm, policy: RateLimit) -> tuple[float, float]:
@@ -104,7 +105,7 @@ class RateLimiter(LimiterFrontDoors):
         backend: Backend | str | None = None,
         name: str | None = None,
         on_backend_failure: FailurePolicy | str = FailurePolicy.FAIL_OPEN,
-        key_cache_size: int = 4096,
+        key_cache_size: int = 32_768,
     ) -> None:
         try:
             config = _Config(
@@ -124,9 +125,13 @@ class RateLimiter(LimiterFrontDoors):
         spec = ";".join(f"{p.rate}/{p.period:g}/{p.capacity}" for p in self.limits)
         self.name = config.name or f"{code}:{spec}"
         self._suffix = f"{code}.{hashlib.sha1(spec.encode()).hexdigest()[:8]}"
+        self._key_head = self.backend.key(_KIND, self.name)
         self._script = SCRIPTS[self.algorithm]
         self._core = self._script.memory
         self._runner = PolicyRunner(self.backend, self.on_backend_failure)
+        self._direct = self.on_backend_failure is not FailurePolicy.LOCAL
+        self._backend_run = self.backend.run
+        self._backend_run_sync = self.backend.run_sync
         self._fast: MemoryBackend | None = None
         if type(self.backend) is MemoryBackend:
             # Memory fast path: the backend's lock, clock and store, used as run_sync does.
@@ -170,14 +175,14 @@ class RateLimiter(LimiterFrontDoors):
     # -- keys and arguments ----------------------------------------------------------------
 
     def _make_keys(self, key: KeyArg) -> tuple[str, ...]:
-        backend = self.backend
+        # Same as backend.key(_KIND, name, key, suffix), with the constant head built once.
+        part = escape(key)
         if self.algorithm is RateLimitAlgorithm.SLIDING_WINDOW:
             keys = tuple(
-                backend.key(_KIND, self.name, key, f"{self._suffix}.{i}")
-                for i in range(len(self.limits))
+                f"{self._key_head}:{part}:{self._suffix}.{i}" for i in range(len(self.limits))
             )
         else:
-            keys = (backend.key(_KIND, self.name, key, self._suffix),)
+            keys = (f"{self._key_head}:{part}:{self._suffix}",)
         cache = self._keys
         if len(cache) >= self._key_cache_size:
             cache.clear()
@@ -226,7 +231,10 @@ class RateLimiter(LimiterFrontDoors):
                 self._lock_release()
         else:
             try:
-                reply = self._runner.run_sync(self._script, keys, args)
+                if self._direct:  # fail_open / fail_closed: no fallback to run
+                    reply = self._backend_run_sync(self._script, keys, args)
+                else:
+                    reply = self._runner.run_sync(self._script, keys, args)
             except BackendError as error:
                 return self._failed(key, error)
             if self._outage:
@@ -266,7 +274,10 @@ class RateLimiter(LimiterFrontDoors):
                 self._lock_release()
         else:
             try:
-                reply = await self._runner.run(self._script, keys, args)
+                if self._direct:  # fail_open / fail_closed: no fallback to run
+                    reply = await self._backend_run(self._script, keys, args)
+                else:
+                    reply = await self._runner.run(self._script, keys, args)
             except BackendError as error:
                 return self._failed(key, error)
             if self._outage:
@@ -377,7 +388,7 @@ class RateLimiter(LimiterFrontDoors):
             allowed=self._allowed,
             rejected=sum(self._rejected),
             backend_failures=self._failures + local,
-            degraded=self._outage or self._runner.degraded,
+            degraded=self._outage if self._direct else self._runner.degraded,
         )
 
     def _usage(self, key: KeyArg, reply: Any) -> RateLimitUsage:
