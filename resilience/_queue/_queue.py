@@ -213,14 +213,32 @@ class PriorityQueue:
         """``with queue.slot_sync(priority=...)``: the blocking form of :meth:`slot` (threads)."""
         return SyncQueueSlot(self, parse_priority(priority), self._timeout(timeout))
 
+    @overload
     async def execute(
         self,
-        fn: Callable[..., Awaitable[T] | T],
+        fn: Callable[..., Awaitable[T]],
+        /,
+        *args: Any,
+        priority: PriorityLike = ...,
+        timeout: float | _Default | None = ...,  # noqa: ASYNC109
+    ) -> T: ...
+    @overload
+    async def execute(
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        priority: PriorityLike = ...,
+        timeout: float | _Default | None = ...,  # noqa: ASYNC109
+    ) -> T: ...
+    async def execute(
+        self,
+        fn: Callable[..., Any],
         /,
         *args: Any,
         priority: PriorityLike = Priority.NORMAL,
         timeout: float | _Default | None = DEFAULT,  # noqa: ASYNC109
-    ) -> T:
+    ) -> Any:
         """Run ``fn(*args)`` (awaited if it returns an awaitable) holding one slot.
 
         ``timeout`` (default ``request_timeout``) covers the queue wait *and* the call: the call
@@ -234,7 +252,7 @@ class PriorityQueue:
             if budget is None:
                 result = fn(*args)
                 if inspect.isawaitable(result):
-                    return cast(T, await result)
+                    return await result
                 return result
             with anyio.move_on_after(budget - (time.monotonic() - started)) as scope:
                 result = fn(*args)
@@ -245,7 +263,7 @@ class PriorityQueue:
                 raise QueueTimeout(
                     f"queue {self.name!r}: call did not finish within its {budget}s timeout"
                 )
-            return result  # type: ignore[return-value]
+            return result
 
     def execute_sync(
         self,

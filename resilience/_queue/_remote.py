@@ -103,7 +103,7 @@ class RemoteGate:
             repr(cfg.lease_ttl),
             repr(cfg.aging_interval or 0),
             ticket,
-            level,
+            int(level),
             repr(timeout),
             *self._thresholds,
             *more,
@@ -120,7 +120,9 @@ class RemoteGate:
         return reply
 
     def _ok(self, reply: Reply) -> None:
-        self.last = reply
+        last = self.last
+        if last is None or reply.at >= last.at:
+            self.last = reply
         if self.degraded:
             self.degraded = False
             logger.warning("queue %r: shared backend is back; global gate on", self.config.name)

@@ -29,6 +29,8 @@ class Reply(NamedTuple):
     queued: tuple[int, int, int, int, int]
     #: acquire: the ticket this newcomer displaced, or ``""``.
     displaced: str
+    #: The server time of the decision: orders replies that arrive out of order.
+    at: float
 
 
 def _decode(raw: Sequence[Any]) -> Reply:
@@ -39,6 +41,7 @@ def _decode(raw: Sequence[Any]) -> Reply:
         int(raw[2]),
         (int(raw[3]), int(raw[4]), int(raw[5]), int(raw[6]), int(raw[7])),
         extra.decode() if isinstance(extra, bytes) else str(extra),
+        float(raw[9]),
     )
 
 

@@ -8,7 +8,7 @@
 -- ARGV: 1 op, 2 channel, 3 limit (default; resize: the new one), 4 lease ttl, 5 aging interval
 --       (0: off), 6 ticket, 7 level, 8 wait timeout (0: none), 9..13 thresholds, 14.. tickets
 --       (renew)
--- Reply: {status, active, limit, queued level 0..4, displaced ticket or ''}
+-- Reply: {status, active, limit, queued level 0..4, displaced ticket or '', server time}
 -- Messages on the channel: 'g <ticket>' granted, 't <ticket>' timed out, 'x <ticket>'
 -- displaced, 'c <ticket> ...' cleared.
 local H, INFO, DL, SEQ, LIM = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -188,4 +188,4 @@ for i = 1, 10 do
 end
 local counts = count_waiting()
 return {status, redis.call('ZCARD', H), limit, counts[0], counts[1], counts[2], counts[3],
-  counts[4], extra}
+  counts[4], extra, string.format('%.17g', t)}
