@@ -38,11 +38,13 @@ local function buckets()
   return bi, bc, bf, bs
 end
 
+-- The ring and the buckets are created on first use (window_add) and dropped on reset, so a
+-- consecutive-mode state stays small (it is unpacked and packed on every step).
 local function window_reset(st)
   st.wc = 0; st.wf = 0; st.ws = 0
-  st.ring = {}
+  st.ring = nil
   st.wp = 0
-  st.bi, st.bc, st.bf, st.bs = buckets()
+  st.bi, st.bc, st.bf, st.bs = nil, nil, nil, nil
   st.head = -1
 end
 
@@ -96,6 +98,7 @@ local function window_add(failed, slow)
   end
   local code = failed + 2 * slow
   if p.kind == COUNT then
+    if not st.ring then st.ring = {} end
     local ring = st.ring
     local pos = st.wp
     if pos < #ring then
@@ -110,6 +113,7 @@ local function window_add(failed, slow)
     st.wp = (pos + 1) % math.floor(p.size)
   else
     local idx = math.floor(t / (p.size / BUCKETS))
+    if not st.bi then st.bi, st.bc, st.bf, st.bs = buckets() end
     local bi, bc, bf, bs = st.bi, st.bc, st.bf, st.bs
     if idx ~= st.head then
       for j = 1, BUCKETS do
