@@ -113,3 +113,26 @@ def test_thread_safety_of_counts(make_sync: Make) -> None:
         thread.join()
     stats = br.refresh()
     assert (stats.calls, stats.failures, stats.successes) == (2000, 200, 1800)
+
+
+def test_success_in_flight_across_a_trip_is_dropped(make_sync: Make) -> None:
+    br = make_sync(failure_threshold=1, recovery_timeout=10.0)
+    started, release = threading.Event(), threading.Event()
+    results: list[str] = []
+
+    @br
+    def slow() -> str:
+        started.set()
+        release.wait(5)
+        return "late"
+
+    thread = threading.Thread(target=lambda: results.append(slow()))
+    thread.start()
+    assert started.wait(5)
+    fail(br)  # trips while slow() is in flight (admitted on the closed fast path)
+    release.set()
+    thread.join(5)
+    assert results == ["late"]
+    stats = br.refresh()
+    assert stats.state is CircuitState.OPEN
+    assert (stats.calls, stats.successes) == (1, 0)  # the late success was dropped
