@@ -272,12 +272,39 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
     estimate: the moment the weighted previous window has decayed enough, or, when the current
     window alone is too full, the moment in the next window when it has.
     """
+    if len(args) == 6:
+        # One limit. The key is written with ttl = 2 x period at the first hit of a window,
+        # so it outlives the next window (where the current count still weighs) without a
+        # TTL update on later hits.
+        cost, peek, ttl, _, limit, period = args
+        now = store.now
+        state = store.get(keys[0])
+        window = (now + EPS) // period
+        prev = curr = 0
+        if state is not None:
+            if state[0] == window:
+                prev, curr = state[1], state[2]
+            elif state[0] == window - 1:
+                prev = state[2]
+        start = window * period
+        estimate = prev * (1.0 - (now - start) / period) + curr
+        if estimate + cost <= limit + EPS and not peek:
+            if state is None:
+                store.set(keys[0], [window, prev, curr + cost], ttl)
+            elif state[0] == window:
+                state[2] = curr + cost
+            else:
+                state[0] = window
+                state[1] = prev
+                state[2] = cost
+                store.touch(keys[0], ttl)
+            left = limit - estimate - cost
+            return (1, 1, left if left > 0.0 else 0.0, start + 2 * period - now, 0.0)
+        return _counter_other(cost, peek, limit, period, now, prev, curr, start, estimate)
     cost, peek, ttl, n = args[0], args[1], args[2], args[3]
     now = store.now
     key = keys[0]
     state = store.get(key)
-    if n == 1:
-        return _counter_one(store, key, state, cost, peek, ttl, now, args[4], args[5])
     fits: list[bool] = []
     waits: list[float] = []
     rem_now: list[int] = []
@@ -322,53 +349,26 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
     return reply
 
 
-def _counter_one(
-    store: MemoryStore,
-    key: str,
-    state: Any,
+def _counter_other(
     cost: int,
     peek: Any,
-    ttl: float,
-    now: float,
     limit: int,
     period: float,
+    now: float,
+    prev: int,
+    curr: int,
+    start: float,
+    estimate: float,
 ) -> Reply:
-    """One-limit path of :func:`sliding_window_counter` (no per-limit lists).
-
-    The key is written with ttl = 2 x period at the first hit of a window, so it outlives the
-    next window (where the current count still weighs) without a TTL update on later hits.
-    """
-    window = (now + EPS) // period
-    prev = curr = 0
-    if state is not None:
-        if state[0] == window:
-            prev, curr = state[1], state[2]
-        elif state[0] == window - 1:
-            prev = state[2]
-    start = window * period
-    weight = 1.0 - (now - start) / period
-    estimate = prev * weight + curr
-    if estimate + cost <= limit + EPS:
-        if peek:
-            rem = max(int(limit - estimate + EPS), 0)
-            reset = start + 2 * period - now if curr else (start + period - now if prev else 0.0)
-            return (1, 1, rem, reset, 0.0, rem)
-        if state is None:
-            store.set(key, [window, prev, curr + cost], ttl)
-        elif state[0] == window:
-            state[2] = curr + cost
-        else:
-            state[0] = window
-            state[1] = prev
-            state[2] = cost
-            store.touch(key, ttl)
-        return (1, 1, max(int(limit - estimate - cost + EPS), 0), start + 2 * period - now, 0.0)
+    """The one-limit counter's peek and refusal replies (off the admitted hot path)."""
+    rem = max(int(limit - estimate + EPS), 0)
+    reset = start + 2 * period - now if curr else (start + period - now if prev else 0.0)
+    if estimate + cost <= limit + EPS:  # a peek that would pass
+        return (1, 1, rem, reset, 0.0, rem)
     if curr + cost <= limit:
         wait = start + (1.0 - (limit - curr - cost) / prev) * period - now
     else:
         wait = start + period + (1.0 - (limit - cost) / curr) * period - now
-    rem = max(int(limit - estimate + EPS), 0)
-    reset = start + 2 * period - now if curr else (start + period - now if prev else 0.0)
     reply: Reply = (0, 1, rem, reset, wait if wait > 0.0 else 0.0)
     return (*reply, rem) if peek else reply
 
