@@ -1,0 +1,189 @@
+"""Behaviours 9 and 10: the queue shared through Redis (and Cluster), and backend outages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+import pytest
+
+from resilience import Backend, PriorityQueue, QueueFull, backend_from_url
+from tests.conftest import REDIS_BACKENDS, TestClock, make_backend
+from tests.queue.helpers import start_holder, start_waiter, until
+from tests.servers import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+MakeQueue = Callable[..., PriorityQueue]
+
+
+@pytest.fixture(params=REDIS_BACKENDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    """Only the shared backends: these behaviours do not exist in one process."""
+    return str(request.param)
+
+
+async def test_crashed_holder_is_freed_within_its_lease(
+    backend: Backend, clock: TestClock, make_queue: MakeQueue, request: pytest.FixtureRequest
+) -> None:
+    crashed = make_queue(backend, name="db", max_concurrent=1, lease_ttl=5.0)
+    remote = crashed._remote
+    assert remote is not None
+    await remote.acquire(0, None)  # holds the only slot...
+    crashed.close()  # ...and dies: no release, no more renewals
+    other_backend = make_backend(
+        request.getfixturevalue("backend_kind"), request, prefix=backend.prefix
+    )
+    try:
+        survivor = make_queue(other_backend, name="db", max_concurrent=1, lease_ttl=5.0)
+        log: list[str] = []
+        async with anyio.create_task_group() as group:
+            waiter = await start_waiter(group, survivor, "NORMAL", log, "survivor")
+            assert isinstance(other_backend, type(backend))
+            other_backend.advance_clock(4.0)  # type: ignore[attr-defined]
+            await survivor.aexpire()
+            await anyio.sleep(0.05)
+            assert not waiter.entered  # the lease still runs
+            other_backend.advance_clock(2.0)  # type: ignore[attr-defined]
+            await survivor.aexpire()  # housekeeping drops the dead lease and grants
+            await until(lambda: waiter.entered, "the survivor to get the crashed slot")
+            waiter.leave.set()
+        assert survivor.stats().active == 0
+    finally:
+        await other_backend.aclose()
+
+
+async def test_live_holders_renew_their_leases(backend: Backend, make_queue: MakeQueue) -> None:
+    queue = make_queue(backend, max_concurrent=1, lease_ttl=0.3)
+    log: list[str] = []
+    async with anyio.create_task_group() as group:
+        holder = await start_holder(group, queue, "NORMAL", log)
+        await anyio.sleep(0.8)  # well past the lease: the renewer keeps it alive
+        waiter = await start_waiter(group, queue, "LOW", log)
+        await anyio.sleep(0.1)
+        assert not waiter.entered
+        holder.leave.set()
+        await until(lambda: waiter.entered, "the waiter")
+        waiter.leave.set()
+
+
+async def test_double_or_foreign_release_adds_no_capacity(
+    backend: Backend, make_queue: MakeQueue
+) -> None:
+    queue = make_queue(backend, max_concurrent=1)
+    remote = queue._remote
+    assert remote is not None
+    slot = queue.slot()
+    await slot.__aenter__()
+    await slot.__aexit__(None, None, None)
+    await slot.__aexit__(None, None, None)  # released twice
+    await remote.release("someone-else:1", 0)  # a ticket this process never held
+    await remote.release("", 0)
+    log: list[str] = []
+    async with anyio.create_task_group() as group:
+        holder = await start_holder(group, queue, "NORMAL", log, "first")
+        waiter = await start_waiter(group, queue, "NORMAL", log, "second")
+        stats = queue.stats()
+        assert (stats.active, stats.available, stats.queued_total) == (1, 0, 1)
+        assert not waiter.entered
+        holder.leave.set()
+        await until(lambda: waiter.entered, "the second")
+        waiter.leave.set()
+
+
+async def test_waiters_are_woken_by_push(backend: Backend, make_queue: MakeQueue) -> None:
+    # the safety-net re-check is a minute away: only the pub/sub message can wake the waiter
+    queue = make_queue(backend, max_concurrent=1, recheck_interval=60.0)
+    log: list[str] = []
+    async with anyio.create_task_group() as group:
+        holder = await start_holder(group, queue, "NORMAL", log)
+        waiter = await start_waiter(group, queue, "NORMAL", log)
+        released = anyio.current_time()
+        holder.leave.set()
+        await until(lambda: waiter.entered, "the push", limit=5.0)
+        assert anyio.current_time() - released < 2.0
+        waiter.leave.set()
+
+
+async def test_priority_and_fifo_hold_across_processes(
+    backend: Backend, make_queue: MakeQueue, request: pytest.FixtureRequest
+) -> None:
+    other = make_backend(request.getfixturevalue("backend_kind"), request, prefix=backend.prefix)
+    try:
+        a = make_queue(backend, name="shared", max_concurrent=1)
+        b = make_queue(other, name="shared", max_concurrent=1)
+        log: list[str] = []
+        async with anyio.create_task_group() as group:
+            holders = {"holder": await start_holder(group, a, "NORMAL", log, "holder")}
+            for queue, priority, name in [
+                (a, "LOW", "a-low"),
+                (b, "HIGH", "b-high"),
+                (a, "HIGH", "a-high"),
+                (b, "LOW", "b-low"),
+                (b, "CRITICAL", "b-critical"),
+            ]:
+                holders[name] = await start_waiter(group, queue, priority, log, name)
+            while len(log) < 6:
+                before = len(log)
+                holders[log[-1]].leave.set()
+                await until(lambda: len(log) > before, "the next grant")  # noqa: B023
+            holders[log[-1]].leave.set()
+        assert log == ["holder", "b-critical", "b-high", "a-high", "a-low", "b-low"]
+    finally:
+        await other.aclose()
+
+
+@pytest.mark.parametrize("backend_kind", ["redis"], indirect=False)
+async def test_backend_down_uses_the_local_gate_and_recovers(
+    redis_server: RedisServer, make_queue: MakeQueue, backend_kind: str
+) -> None:
+    backend = backend_from_url(redis_server.url, timeout=0.3, probe_interval=0.2)
+    try:
+        queue = make_queue(backend, max_concurrent=2)
+        assert await queue.execute(lambda: 1) == 1
+        assert queue.stats().scope == "global"
+        redis_server.kill()
+        log: list[str] = []
+        async with anyio.create_task_group() as group:
+            first = await start_holder(group, queue, "NORMAL", log, "first")
+            second = await start_holder(group, queue, "NORMAL", log, "second")
+            assert queue.stats().scope == "degraded"
+            third = await start_waiter(group, queue, "NORMAL", log, "third")
+            assert not third.entered  # same limits in the fallback gate
+            first.leave.set()
+            await until(lambda: third.entered, "the local gate to hand over")
+            second.leave.set()
+            third.leave.set()
+        assert queue.stats().active == 0
+        redis_server.restart()
+        await until_global(queue)
+        assert queue.stats().scope == "global"
+    finally:
+        await backend.aclose()
+
+
+async def until_global(queue: PriorityQueue) -> None:
+    """Retry calls until one goes through the shared gate again (automatic recovery)."""
+    for _ in range(100):
+        await queue.execute(lambda: None)
+        if queue.stats().scope == "global":
+            return
+        await anyio.sleep(0.05)
+    raise AssertionError("the queue never went back to the shared gate")
+
+
+@pytest.mark.parametrize("backend_kind", ["redis"], indirect=False)
+async def test_fail_closed_and_fail_open(
+    redis_server: RedisServer, make_queue: MakeQueue, backend_kind: str
+) -> None:
+    backend = backend_from_url(redis_server.url, timeout=0.3, probe_interval=0.2)
+    try:
+        closed = make_queue(backend, max_concurrent=1, failure_policy="fail_closed")
+        opened = make_queue(backend, max_concurrent=1, failure_policy="fail_open")
+        redis_server.kill()
+        with pytest.raises(QueueFull, match="fail_closed"):
+            await closed.execute(lambda: None)
+        assert await opened.execute(lambda: 5) == 5
+        assert opened.stats().scope == "degraded"
+    finally:
+        await backend.aclose()
