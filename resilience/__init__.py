@@ -40,6 +40,8 @@ from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimitAlgorithm as RateLimitAlgorithm
 from ._ratelimit import RateLimiter as RateLimiter
 from ._ratelimit import RateLimiterStats as RateLimiterStats
+from ._ratelimit import RateLimitEvent as RateLimitEvent
+from ._ratelimit import RateLimitEventType as RateLimitEventType
 from ._ratelimit import RateLimitResult as RateLimitResult
 from ._ratelimit import RateLimitUsage as RateLimitUsage
 from ._version import __version__ as __version__
@@ -73,6 +75,8 @@ __all__ = (
     "QueueTimeout",
     "RateLimit",
     "RateLimitAlgorithm",
+    "RateLimitEvent",
+    "RateLimitEventType",
     "RateLimitExceeded",
     "RateLimitResult",
     "RateLimitUsage",

@@ -1,5 +1,7 @@
 """Rate limiters: token bucket, GCRA, sliding windows and fixed windows on any backend."""
 
+from ._events import RateLimitEvent as RateLimitEvent
+from ._events import RateLimitEventType as RateLimitEventType
 from ._limiter import RateLimiter as RateLimiter
 from ._limits_adapter import LimitsStorageLimiter as LimitsStorageLimiter
 from ._policy import PRESETS as PRESETS
@@ -18,6 +20,8 @@ __all__ = [
     "PolicyUsage",
     "RateLimit",
     "RateLimitAlgorithm",
+    "RateLimitEvent",
+    "RateLimitEventType",
     "RateLimitResult",
     "RateLimitUsage",
     "RateLimiter",

@@ -22,6 +22,7 @@ from .._backends._memory import MemoryBackend
 from .._exceptions import BackendError, ConfigurationError
 from .._keys import escape
 from .._policy import FailurePolicy, PolicyRunner
+from ._events import RateLimitEvent, RateLimitEventType, RateLimitListener, emit
 from ._front import KeyArg, LimiterFrontDoors
 from ._policy import PRESETS, RateLimit, RateLimitAlgorithm, parse_limits
 from ._result import (
@@ -154,6 +155,7 @@ class RateLimiter(LimiterFrontDoors):
         self._rejected = [0] * len(self.limits)
         self._failures = 0
         self._outage = False
+        self._listeners: list[RateLimitListener] = []
 
     @classmethod
     def preset(cls, name: str, **options: Any) -> RateLimiter:
@@ -237,8 +239,8 @@ class RateLimiter(LimiterFrontDoors):
                     reply = self._runner.run_sync(self._script, keys, args)
             except BackendError as error:
                 return self._failed(key, error)
-            if self._outage:
-                self._recovered()
+            if self._outage or not self._direct:
+                self._transition()
         if reply[0] == 1:
             self._allowed += 1
         else:
@@ -280,8 +282,8 @@ class RateLimiter(LimiterFrontDoors):
                     reply = await self._runner.run(self._script, keys, args)
             except BackendError as error:
                 return self._failed(key, error)
-            if self._outage:
-                self._recovered()
+            if self._outage or not self._direct:
+                self._transition()
         if reply[0] == 1:
             self._allowed += 1
         else:
@@ -339,6 +341,7 @@ class RateLimiter(LimiterFrontDoors):
         self._failures += 1
         if not self._outage:
             self._outage = True
+            emit(self._listeners, RateLimitEvent(self.name, RateLimitEventType.DEGRADED, error))
             logger.warning(
                 "rate limiter %r: backend %s failed (%s); %s until it is back",
                 self.name,
@@ -362,9 +365,32 @@ class RateLimiter(LimiterFrontDoors):
             (0, 1, 0, retry, retry), self.limits, key, FAIL_CLOSED_REASON
         )
 
-    def _recovered(self) -> None:
-        self._outage = False
-        logger.warning("rate limiter %r: backend %s is back", self.name, self.backend.url)
+    def _transition(self) -> None:
+        """Note a change of outage state after a decision (``local``: the runner fell back)."""
+        degraded = not self._direct and self._runner.degraded
+        if degraded is self._outage:
+            return
+        if not degraded:
+            self._outage = False
+            logger.warning("rate limiter %r: backend %s is back", self.name, self.backend.url)
+            emit(self._listeners, RateLimitEvent(self.name, RateLimitEventType.RECOVERED))
+        else:
+            self._outage = True
+            logger.warning(
+                "rate limiter %r: backend %s failed; deciding in process (local) until it is back",
+                self.name,
+                self.backend.url,
+            )
+            emit(self._listeners, RateLimitEvent(self.name, RateLimitEventType.DEGRADED))
+
+    def add_listener(self, listener: RateLimitListener) -> None:
+        """Call ``listener(event)`` when the backend goes away (degraded) or comes back."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: RateLimitListener) -> None:
+        """Forget a listener added with :meth:`add_listener`."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     # -- stats -------------------------------------------------------------------------------
 
@@ -388,7 +414,7 @@ class RateLimiter(LimiterFrontDoors):
             allowed=self._allowed,
             rejected=sum(self._rejected),
             backend_failures=self._failures + local,
-            degraded=self._outage if self._direct else self._runner.degraded,
+            degraded=self._outage,
         )
 
     def _usage(self, key: KeyArg, reply: Any) -> RateLimitUsage:

@@ -14,6 +14,8 @@ from resilience import (
     FakeClock,
     MemoryBackend,
     RateLimiter,
+    RateLimitEvent,
+    RateLimitEventType,
     backend_from_url,
 )
 from resilience._backends._redis import RedisBackend
@@ -76,6 +78,8 @@ def test_fail_open_admits_counts_and_warns(
 ) -> None:
     backend = _down_backend(redis_server)
     limiter = RateLimiter("1/minute", backend=backend)
+    events: list[RateLimitEvent] = []
+    limiter.add_listener(events.append)
     assert limiter.hit_sync("k").allowed
     assert not limiter.hit_sync("k").allowed
     redis_server.kill()
@@ -99,6 +103,8 @@ def test_fail_open_admits_counts_and_warns(
     assert not back.degraded
     assert not limiter.hit_sync("k").allowed  # and limiting again
     assert not limiter.stats().degraded
+    assert [e.type for e in events] == [RateLimitEventType.DEGRADED, RateLimitEventType.RECOVERED]
+    assert isinstance(events[0].error, BackendError)
     backend.close()
 
 
@@ -125,6 +131,8 @@ async def test_local_policy_keeps_limiting_in_process(
 ) -> None:
     backend = _down_backend(redis_server)
     limiter = RateLimiter("3/minute", backend=backend, on_backend_failure="local")
+    events: list[RateLimitEvent] = []
+    limiter.add_listener(events.append)
     assert (await limiter.hit("k")).allowed
     redis_server.kill()
     local = [(await limiter.hit("k")).allowed for _ in range(4)]
@@ -132,6 +140,7 @@ async def test_local_policy_keeps_limiting_in_process(
     stats = limiter.stats()
     assert stats.backend_failures == 4
     assert stats.degraded
+    assert [e.type for e in events] == [RateLimitEventType.DEGRADED]
     await backend.aclose()
 
 
