@@ -292,25 +292,27 @@ class CircuitBreaker:
             self._emitter.drain()
 
     def _admit_sync(self) -> tuple[int, int]:
-        view = self._engine.view
+        engine = self._engine
+        view = engine.view
         gen = view.gen
         state = view.st
-        if state in (_CLOSED, _DISABLED):
+        if state in (_CLOSED, _DISABLED) and (engine.is_local or engine.trusted(view)):
             return gen, 0
         try:
-            return self._engine.admit_sync()
+            return engine.admit_sync()
         except CircuitOpenError as error:
             self._rejected(error)
             raise
 
     async def _admit(self) -> tuple[int, int]:
-        view = self._engine.view
+        engine = self._engine
+        view = engine.view
         gen = view.gen
         state = view.st
-        if state in (_CLOSED, _DISABLED):
+        if state in (_CLOSED, _DISABLED) and (engine.is_local or engine.trusted(view)):
             return gen, 0
         try:
-            return await self._engine.admit()
+            return await engine.admit()
         except CircuitOpenError as error:
             self._rejected(error)
             raise

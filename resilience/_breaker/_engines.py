@@ -33,12 +33,16 @@ from ._config import STATES
 from ._events import BreakerEvent, BreakerEventType, Emitter
 from ._scripts import STEP, Reply, state_reply
 
-__all__ = ["UNKNOWN", "CircuitHalfOpenError", "MemoryEngine", "RemoteEngine", "View"]
+__all__ = ["UNKNOWN", "VIEW_TRUST", "CircuitHalfOpenError", "MemoryEngine", "RemoteEngine", "View"]
 
 logger = logging.getLogger("resilience.breaker")
 
 #: A view state meaning "not known here": the next call asks the backend.
 UNKNOWN = -1
+#: Seconds a closed view is trusted without news (a reply or a transition message): an idle
+#: process asks first (two round trips) rather than trusting a view that pub/sub may have
+#: failed to update.
+VIEW_TRUST = 1.0
 
 _CHANGE = BreakerEventType.STATE_CHANGE
 
@@ -94,6 +98,10 @@ class MemoryEngine:
         self.fast: tuple[int, Iterator[int]] | None = None
         self._applied = 0
         self.params: _core.Params
+
+    def trusted(self, view: Any) -> bool:
+        """The state is here: always current."""
+        return True
 
     def set_params(self, params: _core.Params) -> None:
         """Use new parameters from the next call on."""
@@ -213,7 +221,7 @@ def _progress(reply: Reply) -> int:
 class View:
     """What this process knows of a shared state: the last reply and its generation."""
 
-    __slots__ = ("at", "gen", "last", "reply", "retry_at", "st")
+    __slots__ = ("at", "confirmed", "gen", "last", "reply", "retry_at", "st")
 
     def __init__(self) -> None:
         #: The state the fast path trusts (UNKNOWN: ask the backend first).
@@ -223,6 +231,8 @@ class View:
         self.gen = -1
         self.reply: Reply | None = None
         self.at = 0.0
+        #: When a reply or a transition message last confirmed ``st`` (monotonic time).
+        self.confirmed = 0.0
         #: When a probe may pass, from the last transition message (monotonic time).
         self.retry_at = 0.0
 
@@ -262,6 +272,10 @@ class RemoteEngine:
             error = BackendUnavailable(health.last_error or "unavailable", backend=health.url)
             self._set_degraded(True, error)
 
+    def trusted(self, view: View) -> bool:
+        """Whether a closed view was confirmed recently enough to skip the acquire step."""
+        return time.monotonic() - view.confirmed < VIEW_TRUST
+
     def set_params(self, params: _core.Params) -> None:
         """Send these parameters (the caller's config is authoritative) from now on."""
         self.params = params
@@ -274,6 +288,7 @@ class RemoteEngine:
         with self.lock:
             if gen < view.gen:
                 return  # an older reply overtaken by a newer one
+            view.confirmed = time.monotonic()
             if gen > view.gen or view.st == UNKNOWN:
                 old = view.last if view.last >= 0 else reply[1]
                 newer = gen > view.gen
@@ -301,6 +316,7 @@ class RemoteEngine:
                 view.gen = gen
                 view.st = view.last = state
                 view.retry_at = time.monotonic() + float(retry_text)
+                view.confirmed = time.monotonic()
                 if old >= 0 and old != state:
                     self.emitter.pending.append(change_event(self.name, old, state))
         if self.emitter.pending:

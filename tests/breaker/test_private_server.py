@@ -46,6 +46,13 @@ def test_round_trips(redis_server: RedisServer) -> None:
     before = scripts()
     succeed(br, 10)
     assert scripts() - before == 10  # one round trip per call while CLOSED
+    br._engine.view.confirmed -= 2  # as if no news for two seconds (idle process)
+    before = scripts()
+    succeed(br)
+    assert scripts() - before == 2  # an idle view is checked first: acquire + record
+    before = scripts()
+    succeed(br)
+    assert scripts() - before == 1  # and trusted again
     fail(br)
     before = scripts()
     for _ in range(5):
