@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import inspect
 import logging
-import sys
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
@@ -36,6 +34,7 @@ from ._events import (
     Emitter,
     stats_from_reply,
 )
+from ._guard import Guard, is_cancellation, matcher
 
 __all__ = ["CircuitBreaker"]
 
@@ -51,57 +50,6 @@ _OUTCOME_EVENTS = {
     _FAILURE: BreakerEventType.FAILURE,
     _IGNORED: BreakerEventType.IGNORED,
 }
-
-
-def _is_cancellation(exc: BaseException) -> bool:
-    if isinstance(exc, asyncio.CancelledError):
-        return True
-    trio = sys.modules.get("trio")
-    return trio is not None and isinstance(exc, trio.Cancelled)
-
-
-def _matcher(spec: Any) -> Callable[[BaseException], bool]:
-    if isinstance(spec, tuple):
-        classes = spec
-        return lambda exc: isinstance(exc, classes)
-    predicate: Callable[[BaseException], bool] = spec
-    return predicate
-
-
-class _Guard:
-    """One protected block: ``with breaker.guard():`` / ``async with breaker.guard():``."""
-
-    __slots__ = ("_breaker", "_gen", "_permit", "_t0")
-
-    def __init__(self, breaker: CircuitBreaker) -> None:
-        self._breaker = breaker
-        self._gen = -1
-        self._permit = 0
-        self._t0 = 0.0
-
-    def __enter__(self) -> _Guard:
-        breaker = self._breaker
-        self._gen, self._permit = breaker._admit_sync()
-        self._t0 = breaker._engine.clock()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        outcome = _SUCCESS if exc is None else self._breaker._classify(exc)
-        self._breaker._finish_sync(self._gen, self._permit, outcome, self._t0, exc)
-
-    async def __aenter__(self) -> _Guard:
-        breaker = self._breaker
-        self._gen, self._permit = await breaker._admit()
-        self._t0 = breaker._engine.clock()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        outcome = _SUCCESS if exc is None else self._breaker._classify(exc)
-        await self._breaker._finish(self._gen, self._permit, outcome, self._t0, exc)
 
 
 class CircuitBreaker:
@@ -144,7 +92,7 @@ class CircuitBreaker:
             # reference the breaker, so this does not keep it alive).
             weakref.finalize(self, self._engine.close)
         self._apply(cfg)
-        self._tokens: contextvars.ContextVar[tuple[_Guard, ...]] = contextvars.ContextVar(
+        self._tokens: contextvars.ContextVar[tuple[Guard, ...]] = contextvars.ContextVar(
             f"resilience-breaker-{name}", default=()
         )
         for listener in listeners:
@@ -200,8 +148,8 @@ class CircuitBreaker:
         self._plain = not self._timed and not self._emitter.listeners
         self._failure_result = cfg.failure_result
         self._fallback = cfg.fallback
-        self._ignore = _matcher(cfg.ignore_on)
-        self._record = _matcher(cfg.record_on)
+        self._ignore = matcher(cfg.ignore_on)
+        self._record = matcher(cfg.record_on)
         self._engine.set_params(params_of(cfg))
 
     # -- listeners -------------------------------------------------------------------------
@@ -223,7 +171,7 @@ class CircuitBreaker:
     # -- outcome plumbing --------------------------------------------------------------------
 
     def _classify(self, exc: BaseException) -> int:
-        if _is_cancellation(exc):
+        if is_cancellation(exc):
             return _FAILURE if self._config.cancellation_is_failure else _core.CANCELLED
         try:
             if self._ignore(exc):
@@ -424,12 +372,12 @@ class CircuitBreaker:
         """Await ``fn(*args, **kwargs)`` under the breaker."""
         return await self._wrap_async(fn)(*args, **kwargs)
 
-    def guard(self) -> _Guard:
+    def guard(self) -> Guard:
         """A context manager for one protected block (``with`` or ``async with``)."""
-        return _Guard(self)
+        return Guard(self)
 
     def __enter__(self) -> CircuitBreaker:
-        guard = _Guard(self)
+        guard = Guard(self)
         guard.__enter__()
         self._tokens.set((*self._tokens.get(), guard))
         return self
@@ -442,7 +390,7 @@ class CircuitBreaker:
         tokens[-1].__exit__(kind, exc, tb)
 
     async def __aenter__(self) -> CircuitBreaker:
-        guard = _Guard(self)
+        guard = Guard(self)
         await guard.__aenter__()
         self._tokens.set((*self._tokens.get(), guard))
         return self
