@@ -8,16 +8,18 @@ Why not a ``MemoryStore`` script: a script answers one request and returns, but 
 be *woken* later by somebody else's release. Here the release itself picks the next waiter and
 wakes it, which keeps the uncontended path to one lock round and the handover to one wake-up.
 
-Waiters are kept per level in insertion-ordered dicts (O(1) append, pop at either end, and
-removal from the middle on cancellation or timeout); deadlines sit in a heap that every
-contended operation sweeps, so an expired waiter is removed even when nobody polls it.
+Waiters are kept per level in deques (O(1) append and pop at either end); a waiter that leaves
+from the middle (cancelled, timed out) is only marked and counted out, and dropped when it
+reaches an end. Deadlines sit in one deque in deadline order that every contended operation
+sweeps, so an expired waiter is removed even when nobody polls it; on asyncio one timer per
+loop (:meth:`LocalGate.watch`) makes sure a sweep happens when nothing else moves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-from collections import OrderedDict
+import bisect
+from collections import deque
 from threading import Lock
 from typing import Protocol
 
@@ -70,8 +72,12 @@ class LocalGate:
         self.clock = clock
         self.counters = counters
         self._lock = Lock()
-        self._levels: list[OrderedDict[int, Waiter]] = [OrderedDict() for _ in range(LEVELS)]
-        self._deadlines: list[tuple[float, int, Waiter]] = []
+        # Per level, waiters in arrival order; entries that left (cancelled, timed out) stay
+        # until they reach an end ("lazy deletion"), so ``_counts`` holds the live numbers.
+        self._levels: list[deque[Waiter]] = [deque() for _ in range(LEVELS)]
+        self._counts = [0] * LEVELS
+        # Waiters with a deadline, earliest first (arrival order when timeouts are equal).
+        self._deadlines: deque[Waiter] = deque()
         self._seq = 0
         self._watchdogs: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.TimerHandle]] = {}
 
@@ -79,6 +85,8 @@ class LocalGate:
 
     def try_acquire(self, level: int) -> bool:
         """Take a slot at once if one is free and nobody waits; never blocks."""
+        if self.queued or self.active >= self.limit:  # racy pre-check; decided under the lock
+            return False
         with self._lock:
             if self.active < self.limit and not self.queued:
                 self.active += 1
@@ -115,7 +123,13 @@ class LocalGate:
         """
         with self._lock:
             now = self.clock()
-            woken = self._pump(now) if self.queued else []
+            deadlines = self._deadlines
+            woken = (
+                self._pump(now)
+                if self.queued
+                and (self.active < self.limit or (deadlines and deadlines[0].deadline <= now))  # type: ignore[operator]
+                else []
+            )
             if self.active < self.limit and not self.queued:
                 self.active += 1
                 self.counters.granted += 1
@@ -134,7 +148,7 @@ class LocalGate:
         if self.queued < self.thresholds[level]:  # admit()'s first rule, without counting
             decision = ADMIT
         else:
-            decision = admit(level, [len(q) for q in self._levels], self.thresholds)
+            decision = admit(level, self._counts, self.thresholds)
         self._seq += 1
         deadline = None if timeout is None else now + timeout
         waiter = Waiter(level, self._seq, now, deadline, waker)
@@ -143,16 +157,25 @@ class LocalGate:
             self.counters.rejected += 1
             return waiter
         if decision != ADMIT:
-            _, victim = self._levels[decision].popitem(last=True)
+            lower = self._levels[decision]
+            while lower[-1].state != WAITING:
+                lower.pop()
+            victim = lower.pop()
             victim.state = DISPLACED
+            self._counts[decision] -= 1
             self.queued -= 1
             self.counters.rejected += 1
             self.counters.displaced += 1
             woken.append(victim)
-        self._levels[level][waiter.seq] = waiter
+        self._levels[level].append(waiter)
+        self._counts[level] += 1
         self.queued += 1
         if deadline is not None:
-            heapq.heappush(self._deadlines, (deadline, waiter.seq, waiter))
+            deadlines = self._deadlines
+            if not deadlines or deadlines[-1].deadline <= deadline:  # type: ignore[operator]
+                deadlines.append(waiter)
+            else:  # a shorter per-call timeout: keep the order
+                bisect.insort(deadlines, waiter, key=_deadline)
         return waiter
 
     def abandon(self, waiter: Waiter, state: int) -> int:
@@ -190,9 +213,10 @@ class LocalGate:
     def clear(self) -> int:
         """Fail every waiter with ``CLEARED``; return how many."""
         with self._lock:
-            woken = [w for q in self._levels for w in q.values()]
+            woken = [w for q in self._levels for w in q if w.state == WAITING]
             for queue in self._levels:
                 queue.clear()
+            self._counts = [0] * LEVELS
             self._deadlines.clear()
             self.queued = 0
             for waiter in woken:
@@ -233,57 +257,85 @@ class LocalGate:
         self.expire()
         with self._lock:
             deadlines = self._deadlines
-            while deadlines and deadlines[0][2].state != WAITING:
-                heapq.heappop(deadlines)
-            following = deadlines[0][0] if deadlines else None
+            while deadlines and deadlines[0].state != WAITING:
+                deadlines.popleft()
+            following = deadlines[0].deadline if deadlines else None
         if following is not None:
             self.watch(loop, following)
 
     def queued_per_level(self) -> list[int]:
         """Waiters per level (a racy read: for stats)."""
-        return [len(q) for q in self._levels]
+        return list(self._counts)
 
     # -- under the lock --------------------------------------------------------------------------
 
     def _remove(self, waiter: Waiter) -> None:
-        del self._levels[waiter.level][waiter.seq]
+        level = waiter.level
+        self._counts[level] -= 1
         self.queued -= 1
+        queue = self._levels[level]
+        if len(queue) > 64 and len(queue) > 4 * self._counts[level]:  # many dead entries
+            self._levels[level] = deque(w for w in queue if w is not waiter and w.state == WAITING)
 
     def _expire(self, now: float) -> list[Waiter]:
         expired = []
         deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, _, waiter = heapq.heappop(deadlines)
+        while deadlines and deadlines[0].deadline <= now:  # type: ignore[operator]
+            waiter = deadlines.popleft()
             if waiter.state == WAITING:
                 self._remove(waiter)
                 waiter.state = TIMED_OUT
                 self.counters.timed_out += 1
                 expired.append(waiter)
-        if len(deadlines) > 64 and len(deadlines) > 4 * self.queued:
-            self._deadlines = [d for d in deadlines if d[2].state == WAITING]
-            heapq.heapify(self._deadlines)
         return expired
 
+    def _head(self, level: int) -> Waiter:
+        queue = self._levels[level]
+        head = queue[0]
+        while head.state != WAITING:
+            queue.popleft()
+            head = queue[0]
+        return head
+
     def _pump(self, now: float) -> list[Waiter]:
-        woken = self._expire(now) if self._deadlines and self._deadlines[0][0] <= now else []
-        levels = self._levels
+        deadlines = self._deadlines
+        woken = (
+            self._expire(now) if deadlines and deadlines[0].deadline <= now else []  # type: ignore[operator]
+        )
+        counts = self._counts
         aging = self.aging_interval
         counters = self.counters
         while self.active < self.limit and self.queued:
-            heads: list[tuple[int, float] | None] = [None] * LEVELS
             found = -1
-            for level, queue in enumerate(levels):
-                if queue:
-                    head = next(iter(queue.values()))
-                    heads[level] = (head.seq, head.enqueued)
-                    found = level if found == -1 else -2
-            if found < 0:  # several levels wait: the rules decide
+            for level in range(LEVELS):
+                if counts[level]:
+                    if found == -1:
+                        found = level
+                        if aging is None:
+                            break
+                    else:
+                        found = -2
+                        break
+            if found == -2:  # several levels wait and may have aged: the rules decide
+                heads: list[tuple[int, float] | None] = [None] * LEVELS
+                for level in range(LEVELS):
+                    if counts[level]:
+                        head = self._head(level)
+                        heads[level] = (head.seq, head.enqueued)
                 found = pick(heads, now, aging)
-            _, waiter = levels[found].popitem(last=False)
+            waiter = self._head(found)
+            self._levels[found].popleft()
+            counts[found] -= 1
             self.queued -= 1
             waiter.state = GRANTED
             self.active += 1
             counters.granted += 1
             counters.record_wait(waiter.level, now - waiter.enqueued)
             woken.append(waiter)
+        while deadlines and deadlines[0].state != WAITING:
+            deadlines.popleft()
         return woken
+
+
+def _deadline(waiter: Waiter) -> float:
+    return waiter.deadline or 0.0

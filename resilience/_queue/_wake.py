@@ -6,7 +6,8 @@ listener. Each waker knows its owner's thread and hops onto it when called from 
 
 - :class:`AsyncioWaker`: a bare future plus ``call_later`` for the timeout (the cheapest wait
   on asyncio; anyio cancel scopes cancel it like any other await);
-- :class:`TrioWaker`: an ``anyio.Event`` set through the trio token from other threads;
+- :class:`TrioWaker`: the task parks with ``wait_task_rescheduled`` and is rescheduled (through
+  the trio token from other threads);
 - :class:`ThreadWaker`: a ``threading.Event`` for sync callers.
 """
 
@@ -16,8 +17,6 @@ import asyncio
 import contextlib
 import threading
 from typing import Any, Protocol
-
-import anyio
 
 __all__ = ["AsyncWaker", "ThreadWaker", "make_async_waker"]
 
@@ -32,7 +31,7 @@ class AsyncWaker(Protocol):
     def set(self) -> None:
         """Wake the waiter (any thread)."""
 
-    async def wait(self, timeout: float | None) -> None:  # noqa: ASYNC109
+    async def wait(self, timeout: float | None) -> None:
         """Block until :meth:`set` or ``timeout`` seconds; return at once if already fired."""
 
 
@@ -66,7 +65,7 @@ class AsyncioWaker:
         if future is not None and not future.done():
             future.set_result(None)
 
-    async def wait(self, timeout: float | None) -> None:  # noqa: ASYNC109
+    async def wait(self, timeout: float | None) -> None:
         """Wait for :meth:`set` (or the timeout)."""
         if self.fired:
             return
@@ -82,16 +81,17 @@ class AsyncioWaker:
 
 
 class TrioWaker:
-    """A waker for a task on a trio run (or any non-asyncio anyio backend)."""
+    """A waker for a task on a trio run: the task parks itself and is rescheduled directly."""
 
-    __slots__ = ("_event", "_thread", "_token", "fired")
+    __slots__ = ("_parked", "_task", "_thread", "_token", "fired")
 
     def __init__(self) -> None:
         import trio
 
         self._token: Any = trio.lowlevel.current_trio_token()
+        self._task: Any = trio.lowlevel.current_task()
         self._thread = _get_ident()
-        self._event = anyio.Event()
+        self._parked = False
         self.fired = False
 
     def set(self) -> None:
@@ -103,17 +103,31 @@ class TrioWaker:
                 self._token.run_sync_soon(self._fire)
 
     def _fire(self) -> None:
-        self.fired = True
-        self._event.set()
+        import trio
 
-    async def wait(self, timeout: float | None) -> None:  # noqa: ASYNC109
+        self.fired = True
+        if self._parked:
+            self._parked = False
+            trio.lowlevel.reschedule(self._task)
+
+    def _abort(self, _: Any) -> Any:
+        import trio
+
+        self._parked = False
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    async def wait(self, timeout: float | None) -> None:
         """Wait for :meth:`set` (or the timeout)."""
+        import trio
+
         if self.fired:
             return
-        if self._event.is_set():
-            self._event = anyio.Event()
-        with anyio.move_on_after(timeout):
-            await self._event.wait()
+        self._parked = True
+        if timeout is None:
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
+            return
+        with trio.move_on_after(max(timeout, 0.0)):
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
 
 
 class ThreadWaker:
