@@ -118,10 +118,10 @@ class BreakerConfig(BaseModel):
 
 def build_config(base: BreakerConfig | None, **changes: Any) -> BreakerConfig:
     """Validate ``base`` updated with ``changes``; raise ConfigurationError on bad values."""
-    values = base.model_dump() if base is not None else {}
-    # model_dump copies values; keep callables and classes by identity.
+    # Field by field, not model_dump(): callables, classes and fallbacks keep their identity.
+    values: dict[str, Any] = {}
     if base is not None:
-        values.update({name: getattr(base, name) for name in type(base).model_fields})
+        values = {name: getattr(base, name) for name in type(base).model_fields}
     values.update(changes)
     try:
         return BreakerConfig(**values)
