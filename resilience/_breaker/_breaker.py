@@ -225,9 +225,9 @@ class CircuitBreaker:
         duration = engine.clock() - t0
         if self._emitter.listeners:
             self._outcome_event(outcome, duration, exc)
-        ftype = type(exc).__name__ if outcome == _FAILURE and exc is not None else ""
-        if outcome == _FAILURE and exc is None:
-            ftype = "failure_result"
+        ftype = ""
+        if outcome == _FAILURE:
+            ftype = "failure_result" if exc is None else type(exc).__name__
         await engine.finish(gen, permit, outcome, duration, ftype)
         if self._emitter.pending:
             self._emitter.drain()
@@ -279,12 +279,11 @@ class CircuitBreaker:
             return self._wrap_async(fn)
         return self._wrap_sync(fn)
 
-    def _wrap_sync(self, fn: Callable[P, R]) -> Callable[P, R]:
+    def _wrap_sync(self, fn: Callable[P, R], wraps: bool = True) -> Callable[P, R]:
         engine = self._engine
         clock = engine.clock
         breaker = self
 
-        @functools.wraps(fn)
         def protected(*args: P.args, **kwargs: P.kwargs) -> R:
             fast = engine.fast
             if fast is not None and breaker._plain:
@@ -313,14 +312,15 @@ class CircuitBreaker:
             breaker._finish_sync(gen, permit, breaker._result_outcome(result), t0, None)
             return result
 
-        return protected
+        return functools.wraps(fn)(protected) if wraps else protected
 
-    def _wrap_async(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    def _wrap_async(
+        self, fn: Callable[P, Awaitable[R]], wraps: bool = True
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
         engine = self._engine
         clock = engine.clock
         breaker = self
 
-        @functools.wraps(fn)
         async def protected(*args: P.args, **kwargs: P.kwargs) -> R:
             fast = engine.fast
             if fast is not None and breaker._plain:
@@ -348,7 +348,7 @@ class CircuitBreaker:
             await breaker._finish(gen, permit, breaker._result_outcome(result), t0, None)
             return result
 
-        return protected
+        return functools.wraps(fn)(protected) if wraps else protected
 
     def _fallback_sync(self, error: CircuitOpenError, args: Any, kwargs: Any) -> Any:
         fallback = self._fallback
@@ -366,11 +366,11 @@ class CircuitBreaker:
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` under the breaker (see :meth:`acall` for coroutines)."""
-        return self._wrap_sync(fn)(*args, **kwargs)
+        return self._wrap_sync(fn, wraps=False)(*args, **kwargs)
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await ``fn(*args, **kwargs)`` under the breaker."""
-        return await self._wrap_async(fn)(*args, **kwargs)
+        return await self._wrap_async(fn, wraps=False)(*args, **kwargs)
 
     def guard(self) -> Guard:
         """A context manager for one protected block (``with`` or ``async with``)."""
