@@ -21,7 +21,7 @@ import asyncio
 import bisect
 from collections import deque
 from threading import Lock
-from typing import Protocol
+from typing import Any, Protocol
 
 from .._clock import Clock
 from ._config import LEVELS
@@ -80,6 +80,7 @@ class LocalGate:
         self._deadlines: deque[Waiter] = deque()
         self._seq = 0
         self._watchdogs: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.TimerHandle]] = {}
+        self._trio_watchdogs: dict[object, list[Any]] = {}
 
     # -- the uncontended path ------------------------------------------------------------------
 
@@ -254,14 +255,54 @@ class LocalGate:
 
     def _watchdog(self, loop: asyncio.AbstractEventLoop) -> None:
         self._watchdogs.pop(loop, None)
+        following = self._next_deadline()
+        if following is not None:
+            self.watch(loop, following)
+
+    def watch_trio(self, deadline: float) -> None:
+        """The trio form of :meth:`watch` (from a task of the trio run).
+
+        One system task per trio run and gate sleeps until the earliest deadline; an earlier
+        deadline moves its cancel scope's deadline.
+        """
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+        armed = self._trio_watchdogs.get(token)
+        if armed is not None:
+            if armed[0] <= deadline:
+                return
+            armed[0] = deadline
+            if armed[1] is not None:
+                armed[1].deadline = trio.current_time() + max(deadline - self.clock(), 0.0)
+            return
+        armed = self._trio_watchdogs[token] = [deadline, None]
+        trio.lowlevel.spawn_system_task(self._trio_watchdog, token, armed)
+
+    async def _trio_watchdog(self, token: object, armed: list[Any]) -> None:
+        import trio
+
+        try:
+            while True:
+                delay = max(armed[0] - self.clock(), 0.0)
+                with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
+                    armed[1] = scope
+                    await trio.sleep_forever()
+                armed[1] = None
+                following = self._next_deadline()
+                if following is None:
+                    return
+                armed[0] = following
+        finally:
+            self._trio_watchdogs.pop(token, None)
+
+    def _next_deadline(self) -> float | None:
         self.expire()
         with self._lock:
             deadlines = self._deadlines
             while deadlines and deadlines[0].state != WAITING:
                 deadlines.popleft()
-            following = deadlines[0].deadline if deadlines else None
-        if following is not None:
-            self.watch(loop, following)
+            return deadlines[0].deadline if deadlines else None
 
     def queued_per_level(self) -> list[int]:
         """Waiters per level (a racy read: for stats)."""

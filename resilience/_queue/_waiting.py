@@ -37,18 +37,20 @@ async def wait_local(gate: LocalGate, name: str, level: int, timeout: float | No
     """Queue on ``gate`` and wait for a slot; raise ``QueueFull``/``QueueTimeout`` otherwise."""
     waker = make_async_waker()
     waiter = gate.enqueue(level, timeout, waker)
-    # On asyncio the gate's per-loop watchdog enforces deadlines (no timer per waiter).
     loop = waker.loop if isinstance(waker, AsyncioWaker) else None
     try:
         while waiter.state == WAITING:
-            remaining = None if waiter.deadline is None else waiter.deadline - gate.clock()
-            if remaining is not None and remaining <= 0:
-                gate.abandon(waiter, TIMED_OUT)
-                break
-            if loop is not None and waiter.deadline is not None:
-                gate.watch(loop, waiter.deadline)
-                remaining = None
-            await waker.wait(remaining)
+            deadline = waiter.deadline
+            if deadline is not None:
+                if deadline <= gate.clock():
+                    gate.abandon(waiter, TIMED_OUT)
+                    break
+                # the gate's per-loop watchdog enforces deadlines: no timer per waiter
+                if loop is not None:
+                    gate.watch(loop, deadline)
+                else:
+                    gate.watch_trio(deadline)
+            await waker.wait(None)
     except BaseException:
         gate.abandon(waiter, CANCELLED)
         raise

@@ -158,8 +158,7 @@ class ThreadWaker:
 
 def make_async_waker() -> AsyncioWaker | TrioWaker:
     """A waker for the current task, on asyncio or trio."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+    loop = asyncio._get_running_loop()  # None on trio, without raising
+    if loop is None:
         return TrioWaker()
     return AsyncioWaker(loop)

@@ -32,9 +32,7 @@ def test_priority_parsing() -> None:
 
 
 def test_thresholds_follow_the_shares() -> None:
-    config = QueueConfig.build(
-        name="q", max_concurrent=8, max_queue_size=200, request_timeout=30.0
-    )
+    config = QueueConfig.build(name="q", max_concurrent=8, max_queue_size=200, request_timeout=30.0)
     assert config.thresholds() == (200, 180, 150, 100, 50)
 
 

@@ -6,6 +6,7 @@ moves the ``clock`` fixture, never the wall clock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import anyio
@@ -324,3 +325,25 @@ async def drain(holders: dict[str, Holder], log: list[str], total: int) -> None:
             return
         before = len(log)
         await until(lambda: len(log) > before, "the next grant")  # noqa: B023
+
+
+async def test_timeouts_fire_by_themselves(backend: Backend, make_queue: MakeQueue) -> None:
+    # Real time here (the claim is "nobody has to poll"): a waiter with a later deadline arms
+    # the watchdog first, then a shorter per-call timeout must still fire on time.
+    queue = make_queue(backend, max_concurrent=1, clock=time.monotonic)
+    log: list[str] = []
+    async with anyio.create_task_group() as group:
+        holder = await start_holder(group, queue, "NORMAL", log)
+        patient = Holder(queue, "LOW", log)
+        group.start_soon(patient.run, "patient")
+        await until(lambda: queue.stats().queued_total == 1, "the patient waiter")
+        started = time.monotonic()
+        with pytest.raises(QueueTimeout):
+            async with queue.slot(priority="HIGH", timeout=0.2):
+                pass
+        assert 0.15 < time.monotonic() - started < 3.0
+        holder.leave.set()
+        await until(lambda: patient.entered, "the patient waiter")
+        patient.leave.set()
+    stats = queue.stats()
+    assert (stats.timed_out, stats.active, stats.queued_total) == (1, 0, 0)
