@@ -167,7 +167,9 @@ class MemoryEngine:
         """Record an outcome (``now``: a clock reading the caller already took)."""
         if now is None:
             now = self.clock()
-        with self.lock:
+        lock = self.lock
+        lock.acquire()  # cheaper than ``with`` on the per-call path
+        try:
             if self.fast is not None:
                 self._flush(now)
             old = _core.record(
@@ -176,6 +178,8 @@ class MemoryEngine:
             if old >= 0:
                 self.emitter.pending.append(change_event(self.name, old, self.st.st))
                 self._refast()
+        finally:
+            lock.release()
 
     async def finish(
         self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
