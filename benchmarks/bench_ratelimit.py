@@ -70,15 +70,16 @@ def _memory(report: Report) -> None:
             )
             cases["throttled-py gcra"] = peers.throttled_hit("gcra", per_minute, MemoryStore())
             cases["pyrate-limiter in-memory"] = peers.pyrate_hit(min(per_minute, 1_000_000))
+            calls: dict[str, Callable[[], object]] = {}
             for name, hit in cases.items():
                 if label == "denied":
                     for key in KEYS if keys != "hot key" else ["user:42"]:
                         hit(key)  # use up the one hit
                 if keys == "hot key":
-                    report.add(group, name, _sync(partial(hit, "user:42")))
+                    calls[name] = partial(hit, "user:42")
                 else:
-                    nxt = _cycle()
-                    report.add(group, name, _sync(_rotating(hit, nxt)))
+                    calls[name] = _rotating(hit, _cycle())
+            _interleaved(report, group, calls, lambda fn: measure_sync(fn, repeat=1))
             floor_ns = report.get(group, "hand-written token bucket").ns_per_op
             ratios = ", ".join(
                 f"{a} {report.get(group, f'resilience {a}').ns_per_op / floor_ns:.2f}x"

@@ -463,7 +463,15 @@ def _log_one(
         times, head = log.times, log.head
         end = len(times)
         cutoff = now - period + EPS
-        count = log.trim(cutoff) if head < end and times[head] <= cutoff else end - head
+        if head < end and times[head] <= cutoff:  # trim (inlined _Log.trim)
+            head += 1
+            while head < end and times[head] <= cutoff:
+                head += 1
+            if head > 32 and head * 2 > end:
+                del times[:head]
+                head = 0
+            log.head = head
+        count = len(times) - head
     if count + cost <= limit:
         if peek:
             reset = log.times[-1] + period - now if count and log is not None else 0.0

@@ -1,12 +1,13 @@
 """The rate limiter's atomic steps: one :class:`~resilience.Script` per algorithm, plus reset.
 
 Each pairs ``resilience/lua/ratelimit_<algorithm>.lua`` with its pure Python twin in
-:mod:`._algorithms`; both return ``(allowed, index, remaining, reset_after, retry_after)``
-(plus every limit's remaining hits when peeking).
+:mod:`._algorithms`; both give ``(allowed, index, remaining, reset_after, retry_after)``
+(plus every limit's remaining hits when peeking) once the Redis reply is decoded.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from .._backends._base import Script
@@ -16,11 +17,20 @@ from ._policy import RateLimitAlgorithm
 __all__ = ["RESET", "SCRIPTS"]
 
 
+_TIMES = struct.Struct("<dd").unpack
+
+
 def _decode(reply: list[Any]) -> tuple[Any, ...]:
-    """Redis reply (integers and strings) to the twin's shape (floats for the times)."""
-    if len(reply) == 5:
-        return (reply[0], reply[1], reply[2], float(reply[3]), float(reply[4]))
-    return (reply[0], reply[1], reply[2], float(reply[3]), float(reply[4]), *reply[5:])
+    """Redis reply to the twin's shape.
+
+    The scripts return ``{allowed, index, remaining, times[, remaining_i...]}`` where
+    ``times`` packs reset-after and retry-after as two little-endian doubles (cheaper than
+    formatting them as text on the server, and exact).
+    """
+    reset_after, retry_after = _TIMES(reply[3])
+    if len(reply) == 4:
+        return (reply[0], reply[1], reply[2], reset_after, retry_after)
+    return (reply[0], reply[1], reply[2], reset_after, retry_after, *reply[4:])
 
 
 #: The decision script of each algorithm.

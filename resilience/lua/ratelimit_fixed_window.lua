@@ -1,20 +1,18 @@
 -- Fixed windows aligned on multiples of the period, all limits of one key in one step
 -- (twin: resilience/_ratelimit/_algorithms.py). Refused hits are not counted.
--- KEYS[1]: state "window_1 count_1 window_2 count_2 ...".
+-- KEYS[1]: state: window_1, count_1, window_2, count_2 ... as little-endian doubles.
 -- ARGV: cost, peek, ttl (s), n, then per limit limit, period (s).
--- Returns {allowed, index, remaining, reset_after, retry_after[, remaining_i...]}.
+-- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local t = now()
+local fmt = '<' .. string.rep('d', 2 * n)
 local old = {}
 local raw = redis.call('GET', KEYS[1])
-if raw then
-  for v in string.gmatch(raw, '%S+') do old[#old + 1] = tonumber(v) end
-  if #old ~= 2 * n then old = {} end
-end
+if raw and #raw == 8 * 2 * n then old = {struct.unpack(fmt, raw)} end
 local ok = true
 local counts, resets, parts = {}, {}, {}
 local worst, worst_wait = 1, -1
@@ -25,14 +23,14 @@ for i = 1, n do
   if old[2 * i - 1] == window then count = old[2 * i] end
   counts[i] = count
   resets[i] = (window + 1) * period - t
-  parts[2 * i - 1] = string.format('%.17g', window)
-  parts[2 * i] = tostring(count + cost)
+  parts[2 * i - 1] = window
+  parts[2 * i] = count + cost
   if count + cost > limit then
     ok = false
     if resets[i] > worst_wait then worst, worst_wait = i, resets[i] end
   end
 end
-local function f(x) return string.format('%.17g', x) end
+local function times(a, b) return struct.pack('<dd', a, b) end
 local reply
 if ok then
   local spend = cost
@@ -43,14 +41,14 @@ if ok then
     if best_rem == nil or r < best_rem then best, best_rem = i, r end
   end
   if not peek then
-    redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', math.ceil(ttl * 1000))
+    redis.call('SET', KEYS[1], struct.pack(fmt, unpack(parts)), 'PX', math.ceil(ttl * 1000))
   end
-  reply = {1, best, best_rem, f(resets[best]), '0'}
+  reply = {1, best, best_rem, times(resets[best], 0)}
 else
-  reply = {0, worst, tonumber(ARGV[3 + 2 * worst]) - counts[worst], f(resets[worst]),
-    f(worst_wait)}
+  reply = {0, worst, tonumber(ARGV[3 + 2 * worst]) - counts[worst],
+    times(resets[worst], worst_wait)}
 end
 if peek then
-  for i = 1, n do reply[5 + i] = tonumber(ARGV[3 + 2 * i]) - counts[i] end
+  for i = 1, n do reply[4 + i] = tonumber(ARGV[3 + 2 * i]) - counts[i] end
 end
 return reply

@@ -1,19 +1,17 @@
 -- GCRA, all limits of one key in one step (twin: resilience/_ratelimit/_algorithms.py).
--- KEYS[1]: state "tat_1 tat_2 ..." (theoretical arrival times, a string).
+-- KEYS[1]: state: tat_1, tat_2 ... (theoretical arrival times) as little-endian doubles.
 -- ARGV: cost, peek, ttl (s), n, then per limit tau (burst * interval), interval (s per hit).
--- Returns {allowed, index, remaining, reset_after, retry_after[, remaining_i...]}.
+-- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local t = now()
+local fmt = '<' .. string.rep('d', n)
 local old = {}
 local raw = redis.call('GET', KEYS[1])
-if raw then
-  for v in string.gmatch(raw, '%S+') do old[#old + 1] = tonumber(v) end
-  if #old ~= n then old = {} end
-end
+if raw and #raw == 8 * n then old = {struct.unpack(fmt, raw)} end
 local ok = true
 local tats, news = {}, {}
 local worst, worst_wait = 1, -1
@@ -29,7 +27,7 @@ for i = 1, n do
     if allow_at - t > worst_wait then worst, worst_wait = i, allow_at - t end
   end
 end
-local function f(x) return string.format('%.17g', x) end
+local function times(a, b) return struct.pack('<dd', a, b) end
 local function rem(i, tat)
   local tau, interval = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   return math.floor((tau - (tat - t)) / interval + EPS)
@@ -43,16 +41,16 @@ if ok then
   for i = 1, n do
     local r = rem(i, chosen[i])
     if best_rem == nil or r < best_rem then best, best_rem = i, r end
-    parts[i] = f(news[i])
+    parts[i] = news[i]
   end
   if not peek then
-    redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', math.ceil(ttl * 1000))
+    redis.call('SET', KEYS[1], struct.pack(fmt, unpack(parts)), 'PX', math.ceil(ttl * 1000))
   end
-  reply = {1, best, best_rem, f(chosen[best] - t), '0'}
+  reply = {1, best, best_rem, times(chosen[best] - t, 0)}
 else
-  reply = {0, worst, rem(worst, tats[worst]), f(tats[worst] - t), f(worst_wait)}
+  reply = {0, worst, rem(worst, tats[worst]), times(tats[worst] - t, worst_wait)}
 end
 if peek then
-  for i = 1, n do reply[5 + i] = rem(i, tats[i]) end
+  for i = 1, n do reply[4 + i] = rem(i, tats[i]) end
 end
 return reply

@@ -2,7 +2,7 @@
 -- key in one step (twin: resilience/_ratelimit/_algorithms.py). Expired entries are popped from
 -- the head, so each hit costs amortized O(1) however full the window is.
 -- ARGV: cost, peek, ttl (unused), n, then per limit limit, period (s).
--- Returns {allowed, index, remaining, reset_after, retry_after[, remaining_i...]}.
+-- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
@@ -31,6 +31,7 @@ for i = 1, n do
   end
 end
 local function f(x) return string.format('%.17g', x) end
+local function times(a, b) return struct.pack('<dd', a, b) end
 local function reset_now(i)
   if counts[i] == 0 then return 0 end
   return tonumber(redis.call('LINDEX', KEYS[i], -1)) + tonumber(ARGV[4 + 2 * i]) - t
@@ -62,12 +63,12 @@ if ok then
       redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[4 + 2 * i]) * 1000))
     end
   end
-  reply = {1, best, best_rem, f(reset), '0'}
+  reply = {1, best, best_rem, times(reset, 0)}
 else
-  reply = {0, worst, tonumber(ARGV[3 + 2 * worst]) - counts[worst], f(reset_now(worst)),
-    f(worst_wait)}
+  reply = {0, worst, tonumber(ARGV[3 + 2 * worst]) - counts[worst],
+    times(reset_now(worst), worst_wait)}
 end
 if peek then
-  for i = 1, n do reply[5 + i] = tonumber(ARGV[3 + 2 * i]) - counts[i] end
+  for i = 1, n do reply[4 + i] = tonumber(ARGV[3 + 2 * i]) - counts[i] end
 end
 return reply

@@ -1,20 +1,18 @@
 -- Approximate sliding window (previous window weighted by overlap + current window), all
 -- limits of one key in one step (twin: resilience/_ratelimit/_algorithms.py).
--- KEYS[1]: state "window_1 previous_1 current_1 ...".
+-- KEYS[1]: state: window_1, previous_1, current_1 ... as little-endian doubles.
 -- ARGV: cost, peek, ttl (s), n, then per limit limit, period (s).
--- Returns {allowed, index, remaining, reset_after, retry_after[, remaining_i...]}.
+-- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local t = now()
+local fmt = '<' .. string.rep('d', 3 * n)
 local old = {}
 local raw = redis.call('GET', KEYS[1])
-if raw then
-  for v in string.gmatch(raw, '%S+') do old[#old + 1] = tonumber(v) end
-  if #old ~= 3 * n then old = {} end
-end
+if raw and #raw == 8 * 3 * n then old = {struct.unpack(fmt, raw)} end
 local ok = true
 local est, prevs, curs, starts, parts = {}, {}, {}, {}, {}
 local worst, worst_wait = 1, -1
@@ -34,9 +32,9 @@ for i = 1, n do
   curs[i] = curr
   prevs[i] = prev
   starts[i] = start
-  parts[3 * i - 2] = string.format('%.17g', window)
-  parts[3 * i - 1] = tostring(prev)
-  parts[3 * i] = tostring(curr + cost)
+  parts[3 * i - 2] = window
+  parts[3 * i - 1] = prev
+  parts[3 * i] = curr + cost
   if est[i] + cost > limit + EPS then
     ok = false
     local wait
@@ -49,7 +47,7 @@ for i = 1, n do
     if wait > worst_wait then worst, worst_wait = i, wait end
   end
 end
-local function f(x) return string.format('%.17g', x) end
+local function times(a, b) return struct.pack('<dd', a, b) end
 local function rem(i, spend)
   local r = math.floor(tonumber(ARGV[3 + 2 * i]) - est[i] - spend + EPS)
   if r < 0 then r = 0 end
@@ -73,13 +71,13 @@ if ok then
   local reset = starts[best] + 2 * tonumber(ARGV[4 + 2 * best]) - t
   if peek then reset = reset_now(best) end
   if not peek then
-    redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', math.ceil(ttl * 1000))
+    redis.call('SET', KEYS[1], struct.pack(fmt, unpack(parts)), 'PX', math.ceil(ttl * 1000))
   end
-  reply = {1, best, best_rem, f(reset), '0'}
+  reply = {1, best, best_rem, times(reset, 0)}
 else
-  reply = {0, worst, rem(worst, 0), f(reset_now(worst)), f(worst_wait)}
+  reply = {0, worst, rem(worst, 0), times(reset_now(worst), worst_wait)}
 end
 if peek then
-  for i = 1, n do reply[5 + i] = rem(i, 0) end
+  for i = 1, n do reply[4 + i] = rem(i, 0) end
 end
 return reply

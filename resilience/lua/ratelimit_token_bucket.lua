@@ -1,20 +1,18 @@
 -- Token bucket, all limits of one key in one step (twin: resilience/_ratelimit/_algorithms.py).
--- KEYS[1]: state "tokens_1 stamp_1 tokens_2 stamp_2 ..." (a string).
+-- KEYS[1]: state: tokens_1, stamp_1, tokens_2, stamp_2 ... packed as little-endian doubles.
 -- ARGV: cost, peek (1 = decide without consuming), ttl (s), n, then per limit capacity, rate/s.
--- Returns {allowed, index, remaining, reset_after, retry_after[, remaining_i...]} (floats as
--- strings); a refused hit writes nothing.
+-- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]};
+-- a refused hit writes nothing.
 local EPS = 1e-9
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local t = now()
+local fmt = '<' .. string.rep('d', 2 * n)
 local old = {}
 local raw = redis.call('GET', KEYS[1])
-if raw then
-  for v in string.gmatch(raw, '%S+') do old[#old + 1] = tonumber(v) end
-  if #old ~= 2 * n then old = {} end
-end
+if raw and #raw == 8 * 2 * n then old = {struct.unpack(fmt, raw)} end
 local ok = true
 local levels = {}
 local worst, worst_wait = 1, -1
@@ -34,7 +32,7 @@ for i = 1, n do
     if wait > worst_wait then worst, worst_wait = i, wait end
   end
 end
-local function f(x) return string.format('%.17g', x) end
+local function times(a, b) return struct.pack('<dd', a, b) end
 local reply
 if ok then
   local spend = cost
@@ -48,19 +46,19 @@ if ok then
     if best_rem == nil or rem < best_rem then
       best, best_rem, best_reset = i, rem, (cap - left) / rate
     end
-    parts[2 * i - 1] = f(left)
-    parts[2 * i] = f(t)
+    parts[2 * i - 1] = left
+    parts[2 * i] = t
   end
   if not peek then
-    redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', math.ceil(ttl * 1000))
+    redis.call('SET', KEYS[1], struct.pack(fmt, unpack(parts)), 'PX', math.ceil(ttl * 1000))
   end
-  reply = {1, best, best_rem, f(best_reset), '0'}
+  reply = {1, best, best_rem, times(best_reset, 0)}
 else
   local cap, rate = tonumber(ARGV[3 + 2 * worst]), tonumber(ARGV[4 + 2 * worst])
   local tokens = levels[worst]
-  reply = {0, worst, math.floor(tokens + EPS), f((cap - tokens) / rate), f(worst_wait)}
+  reply = {0, worst, math.floor(tokens + EPS), times((cap - tokens) / rate, worst_wait)}
 end
 if peek then
-  for i = 1, n do reply[5 + i] = math.floor(levels[i] + EPS) end
+  for i = 1, n do reply[4 + i] = math.floor(levels[i] + EPS) end
 end
 return reply
