@@ -17,13 +17,13 @@ from ._breaker import BreakerEventType as BreakerEventType
 from ._breaker import BreakerListener as BreakerListener
 from ._breaker import BreakerStats as BreakerStats
 from ._breaker import CircuitBreaker as CircuitBreaker
-from ._breaker import CircuitHalfOpenError as CircuitHalfOpenError
 from ._breaker import CircuitState as CircuitState
 from ._breaker import breakers as breakers
 from ._clock import Clock as Clock
 from ._clock import FakeClock as FakeClock
 from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailable as BackendUnavailable
+from ._exceptions import CircuitHalfOpenError as CircuitHalfOpenError
 from ._exceptions import CircuitOpenError as CircuitOpenError
 from ._exceptions import ConfigurationError as ConfigurationError
 from ._exceptions import QueueCleared as QueueCleared

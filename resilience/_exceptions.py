@@ -7,6 +7,7 @@ The tree::
     ├── BackendError                          a backend call failed (driver error wrapped)
     │   └── BackendUnavailable(ConnectionError)   the backend cannot be reached, or timed out
     ├── CircuitOpenError                      a circuit breaker refused the call
+    │   └── CircuitHalfOpenError              ...because its half-open probe permits are taken
     ├── RateLimitExceeded                     a rate limiter refused the hit
     ├── QueueFull                             the priority queue refused a newcomer
     │   └── QueueCleared                      the queue was cleared while the request waited
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailable",
+    "CircuitHalfOpenError",
     "CircuitOpenError",
     "ConfigurationError",
     "QueueCleared",
@@ -64,6 +66,10 @@ class CircuitOpenError(ResilienceError):
         self.name = name
         self.retry_after = retry_after
         super().__init__(message or f"circuit {name!r} is open; next probe in {retry_after:.3f}s")
+
+
+class CircuitHalfOpenError(CircuitOpenError):
+    """The breaker is half-open and all its probe permits are taken (``retry_after`` is 0)."""
 
 
 class RateLimitExceeded(ResilienceError):

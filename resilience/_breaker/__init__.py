@@ -3,7 +3,6 @@
 from ._breaker import CircuitBreaker as CircuitBreaker
 from ._config import BreakerConfig as BreakerConfig
 from ._config import CircuitState as CircuitState
-from ._engines import CircuitHalfOpenError as CircuitHalfOpenError
 from ._events import BreakerEvent as BreakerEvent
 from ._events import BreakerEventType as BreakerEventType
 from ._events import BreakerListener as BreakerListener
@@ -17,7 +16,6 @@ __all__ = [
     "BreakerListener",
     "BreakerStats",
     "CircuitBreaker",
-    "CircuitHalfOpenError",
     "CircuitState",
     "breakers",
 ]

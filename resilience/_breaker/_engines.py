@@ -26,7 +26,12 @@ import anyio
 
 from .._backends._base import Backend, BackendHealth
 from .._backends._memory import MemoryBackend
-from .._exceptions import BackendError, BackendUnavailable, CircuitOpenError
+from .._exceptions import (
+    BackendError,
+    BackendUnavailable,
+    CircuitHalfOpenError,
+    CircuitOpenError,
+)
 from .._policy import FailurePolicy, PolicyRunner
 from . import _core
 from ._config import STATES
@@ -45,10 +50,6 @@ UNKNOWN = -1
 VIEW_TRUST = 1.0
 
 _CHANGE = BreakerEventType.STATE_CHANGE
-
-
-class CircuitHalfOpenError(CircuitOpenError):
-    """The breaker is half-open and all its probe permits are taken (``retry_after`` is 0)."""
 
 
 def rejection(name: str, result: int, retry_after: float, half_open: int) -> CircuitOpenError:
