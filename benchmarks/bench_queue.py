@@ -84,11 +84,14 @@ def _contended(report: Report, backend: str) -> None:
     }
     if backend == "asyncio":
         cases["asyncio.Semaphore"] = lambda: asyncio.Semaphore(8)
-    results = {}
-    for name, make in cases.items():
-        _contended_once(make, 1000, backend)  # warm up
-        repeats = [_contended_once(make, 1000, backend) for _ in range(9)]
-        results[name] = report.add(group, name, repeats).ns_per_op
+    # interleaved rounds, so load from other processes hits every case alike
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for round_ in range(16):
+        for name, make in cases.items():
+            sample = _contended_once(make, 1000, backend)
+            if round_:  # the first round warms up
+                samples[name].append(sample)
+    results = {name: report.add(group, name, samples[name]).ns_per_op for name in cases}
     base = results["no gate"]
     extra = {name: value - base for name, value in results.items() if name != "no gate"}
     report.note(

@@ -347,17 +347,11 @@ class LocalGate:
         aging = self.aging_interval
         counters = self.counters
         while self.active < self.limit and self.queued:
-            found = -1
-            for level in range(LEVELS):
-                if counts[level]:
-                    if found == -1:
-                        found = level
-                        if aging is None:
-                            break
-                    else:
-                        found = -2
-                        break
-            if found == -2:  # several levels wait and may have aged: the rules decide
+            found = 0
+            while not counts[found]:
+                found += 1
+            if aging is not None and counts[found] != self.queued:
+                # several levels wait and lower ones may have aged: the rules decide
                 heads: list[tuple[int, float] | None] = [None] * LEVELS
                 for level in range(LEVELS):
                     if counts[level]:

@@ -50,7 +50,10 @@ async def wait_local(gate: LocalGate, name: str, level: int, timeout: float | No
                     gate.watch(loop, deadline)
                 else:
                     gate.watch_trio(deadline)
-            await waker.wait(None)
+            if loop is not None:
+                await waker.park()  # type: ignore[union-attr]
+            else:
+                await waker.wait(None)
     except BaseException:
         gate.abandon(waiter, CANCELLED)
         raise

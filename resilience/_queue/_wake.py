@@ -65,6 +65,13 @@ class AsyncioWaker:
         if future is not None and not future.done():
             future.set_result(None)
 
+    def park(self) -> asyncio.Future[None]:
+        """A future that :meth:`set` resolves (already resolved if it fired): await it."""
+        future = self._future = self.loop.create_future()
+        if self.fired:
+            future.set_result(None)
+        return future
+
     async def wait(self, timeout: float | None) -> None:
         """Wait for :meth:`set` (or the timeout)."""
         if self.fired:
