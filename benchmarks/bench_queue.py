@@ -18,6 +18,7 @@ import anyio
 
 from benchmarks.harness import Report, measure_async
 from resilience import PriorityQueue, backend_from_url
+from resilience._backends._redis import RedisBackend
 
 
 def _uncontended(report: Report, backend: str) -> None:
@@ -118,6 +119,7 @@ def _redis(report: Report) -> None:
         report.note(f"Redis rows skipped: {error}")
         return
     queue = PriorityQueue("bench", max_concurrent=8, backend=backend)
+    assert isinstance(backend, RedisBackend)
     client: Any = backend.client
 
     def one_sync() -> None:
