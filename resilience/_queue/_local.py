@@ -247,8 +247,8 @@ class LocalGate:
                 return
             armed[1].cancel()
         elif len(self._watchdogs) > 8:
-            for old in [lp for lp in self._watchdogs if lp.is_closed()]:
-                del self._watchdogs[old]
+            for old in [lp for lp in list(self._watchdogs) if lp.is_closed()]:
+                self._watchdogs.pop(old, None)
         delay = max(deadline - self.clock(), 0.0)
         handle = loop.call_at(loop.time() + delay, self._watchdog, loop)
         self._watchdogs[loop] = (deadline, handle)

@@ -19,6 +19,7 @@ from .._clock import Clock, monotonic
 from .._exceptions import ConfigurationError, QueueTimeout
 from .._policy import FailurePolicy
 from ._config import DEFAULT_SHARES, LEVELS, Priority, QueueConfig, parse_priority
+from ._events import QueueListener
 from ._local import LocalGate
 from ._remote import Hold, RemoteGate
 from ._stats import Counters, QueueStats
@@ -414,6 +415,19 @@ class PriorityQueue:
         self._local.expire()
         if self._remote is not None:
             await self._remote.operate("pump")
+
+    def add_listener(self, listener: QueueListener) -> None:
+        """Call ``listener(event)`` when the shared backend goes away (degraded) or comes back.
+
+        A memory-backed queue never emits. A listener that raises is logged and ignored.
+        """
+        if self._remote is not None:
+            self._remote.listeners.append(listener)
+
+    def remove_listener(self, listener: QueueListener) -> None:
+        """Forget a listener added with :meth:`add_listener`."""
+        if self._remote is not None and listener in self._remote.listeners:
+            self._remote.listeners.remove(listener)
 
     def close(self) -> None:
         """Stop background work (lease renewal, pub/sub); slots still held expire by lease."""

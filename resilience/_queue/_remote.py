@@ -30,6 +30,7 @@ from .._backends._base import Backend, Subscription
 from .._exceptions import BackendError, QueueFull
 from .._policy import FailurePolicy
 from ._config import LEVELS, QueueConfig
+from ._events import QueueEvent, QueueEventType, QueueListener, emit
 from ._local import CLEARED, DISPLACED, GRANTED, REFUSED, TIMED_OUT, LocalGate
 from ._scripts import GATE, Reply
 from ._stats import Counters
@@ -89,6 +90,8 @@ class RemoteGate:
         self.last: Reply | None = None
         #: Whether the latest decision came from the fallback.
         self.degraded = False
+        #: Called on degraded / recovered transitions.
+        self.listeners: list[QueueListener] = []
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -126,6 +129,7 @@ class RemoteGate:
         if self.degraded:
             self.degraded = False
             logger.warning("queue %r: shared backend is back; global gate on", self.config.name)
+            emit(self.listeners, QueueEvent(self.config.name, QueueEventType.RECOVERED))
 
     def _failed(self, error: BackendError) -> None:
         if not self.degraded:
@@ -136,6 +140,7 @@ class RemoteGate:
                 error,
                 self.config.failure_policy.value,
             )
+            emit(self.listeners, QueueEvent(self.config.name, QueueEventType.DEGRADED, error))
 
     def _ticket(self) -> str:
         return f"{self._id}:{next(self._count)}"

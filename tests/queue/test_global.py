@@ -7,7 +7,8 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from resilience import Backend, PriorityQueue, QueueFull, backend_from_url
+from resilience import Backend, BackendError, PriorityQueue, QueueFull, backend_from_url
+from resilience._queue import QueueEvent, QueueEventType
 from tests.conftest import REDIS_BACKENDS, TestClock, make_backend
 from tests.queue.helpers import start_holder, start_waiter, until
 from tests.servers import RedisServer
@@ -140,6 +141,9 @@ async def test_backend_down_uses_the_local_gate_and_recovers(
     backend = backend_from_url(redis_server.url, timeout=0.3, probe_interval=0.2)
     try:
         queue = make_queue(backend, max_concurrent=2)
+        events: list[QueueEvent] = []
+        queue.add_listener(events.append)
+        queue.add_listener(_raising)  # a raising listener changes nothing
         assert await queue.execute(lambda: 1) == 1
         assert queue.stats().scope == "global"
         redis_server.kill()
@@ -158,8 +162,15 @@ async def test_backend_down_uses_the_local_gate_and_recovers(
         redis_server.restart()
         await until_global(queue)
         assert queue.stats().scope == "global"
+        assert [e.type for e in events] == [QueueEventType.DEGRADED, QueueEventType.RECOVERED]
+        assert events[0].queue == queue.name
+        assert isinstance(events[0].error, BackendError)
     finally:
         await backend.aclose()
+
+
+def _raising(event: QueueEvent) -> None:
+    raise RuntimeError("listener bug")
 
 
 async def until_global(queue: PriorityQueue) -> None:
