@@ -34,6 +34,8 @@ from ._exceptions import ResilienceError as ResilienceError
 from ._policy import FailurePolicy as FailurePolicy
 from ._queue import Priority as Priority
 from ._queue import PriorityQueue as PriorityQueue
+from ._queue import QueueEvent as QueueEvent
+from ._queue import QueueEventType as QueueEventType
 from ._queue import QueueStats as QueueStats
 from ._ratelimit import LimitsStorageLimiter as LimitsStorageLimiter
 from ._ratelimit import RateLimit as RateLimit
@@ -70,6 +72,8 @@ __all__ = (
     "Priority",
     "PriorityQueue",
     "QueueCleared",
+    "QueueEvent",
+    "QueueEventType",
     "QueueFull",
     "QueueStats",
     "QueueTimeout",
