@@ -167,6 +167,7 @@ class PriorityQueue:
         self.backend = resolve_backend(backend)
         if clock is None:
             clock = self.backend.clock if isinstance(self.backend, MemoryBackend) else monotonic
+        self._request_timeout = self.config.request_timeout
         self._counters = Counters()
         self._local = LocalGate(
             max_concurrent, self.config.thresholds(), aging_interval, clock, self._counters
@@ -185,7 +186,7 @@ class PriorityQueue:
 
     def _timeout(self, timeout: float | _Default | None) -> float | None:
         if timeout is DEFAULT:
-            return self.config.request_timeout
+            return self._request_timeout
         if timeout is not None and not timeout > 0:
             raise ConfigurationError(f"timeout must be positive or None, not {timeout!r}")
         return timeout
