@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 from collections import deque
-from threading import Lock
-from typing import Any, Protocol
+from threading import Lock, get_ident
+from typing import Any, Protocol, cast
 
 from .._clock import Clock
 from ._config import LEVELS
@@ -37,13 +38,27 @@ class _Wakeable(Protocol):
     def set(self) -> None: ...
 
 
-class Waiter:
-    """One queued request; ``state`` changes only under the gate's lock."""
+#: What wakes a waiter: an object with ``set()`` (trio, threads), or an asyncio future.
+Wakeable = _Wakeable | asyncio.Future[None]
 
-    __slots__ = ("deadline", "enqueued", "level", "seq", "state", "waker")
+
+class Waiter:
+    """One queued request; ``state`` changes only under the gate's lock.
+
+    ``thread`` is the ident of the event loop's thread when ``waker`` is an asyncio future (the
+    cheapest wake-up there), else 0.
+    """
+
+    __slots__ = ("deadline", "enqueued", "level", "seq", "state", "thread", "waker")
 
     def __init__(
-        self, level: int, seq: int, enqueued: float, deadline: float | None, waker: _Wakeable
+        self,
+        level: int,
+        seq: int,
+        enqueued: float,
+        deadline: float | None,
+        waker: Wakeable,
+        thread: int = 0,
     ) -> None:
         self.level = level
         self.seq = seq
@@ -51,6 +66,28 @@ class Waiter:
         self.deadline = deadline
         self.state = WAITING
         self.waker = waker
+        self.thread = thread
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def wake(woken: list[Waiter]) -> None:
+    """Wake decided waiters, outside the lock, from whatever thread decided."""
+    for waiter in woken:
+        waker = waiter.waker
+        if waiter.thread:
+            future = cast("asyncio.Future[None]", waker)
+            if waiter.thread == get_ident():
+                if not future.done():
+                    future.set_result(None)
+            else:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody to wake
+                    future.get_loop().call_soon_threadsafe(_resolve, future)
+        else:
+            cast(_Wakeable, waker).set()
 
 
 class LocalGate:
@@ -113,12 +150,13 @@ class LocalGate:
             if not self.queued:
                 return
             woken = self._pump(self.clock())
-        for waiter in woken:
-            waiter.waker.set()
+        wake(woken)
 
     # -- queueing ------------------------------------------------------------------------------
 
-    def enqueue(self, level: int, timeout: float | None, waker: _Wakeable) -> Waiter:
+    def enqueue(
+        self, level: int, timeout: float | None, waker: Wakeable, thread: int = 0
+    ) -> Waiter:
         """Queue a request (after :meth:`try_acquire` failed) and return its waiter.
 
         The waiter may come back already ``GRANTED`` (a slot freed meanwhile) or ``REFUSED``
@@ -137,16 +175,22 @@ class LocalGate:
                 self.active += 1
                 self.counters.granted += 1
                 self.counters.record_wait(level, 0.0)
-                waiter = Waiter(level, 0, now, None, waker)
+                waiter = Waiter(level, 0, now, None, waker, thread)
                 waiter.state = GRANTED
             else:
-                waiter = self._admit(level, now, timeout, waker, woken)
-        for other in woken:
-            other.waker.set()
+                waiter = self._admit(level, now, timeout, waker, thread, woken)
+        if woken:
+            wake(woken)
         return waiter
 
     def _admit(
-        self, level: int, now: float, timeout: float | None, waker: _Wakeable, woken: list[Waiter]
+        self,
+        level: int,
+        now: float,
+        timeout: float | None,
+        waker: Wakeable,
+        thread: int,
+        woken: list[Waiter],
     ) -> Waiter:
         if self.queued < self.thresholds[level]:  # admit()'s first rule, without counting
             decision = ADMIT
@@ -154,7 +198,7 @@ class LocalGate:
             decision = admit(level, self._counts, self.thresholds)
         self._seq += 1
         deadline = None if timeout is None else now + timeout
-        waiter = Waiter(level, self._seq, now, deadline, waker)
+        waiter = Waiter(level, self._seq, now, deadline, waker, thread)
         if decision == REJECT:
             waiter.state = REFUSED
             self.counters.rejected += 1
@@ -207,11 +251,8 @@ class LocalGate:
             woken = self._expire(self.clock())
             if self.queued:
                 woken += self._pump(self.clock())
-        expired = 0
-        for waiter in woken:
-            expired += waiter.state == TIMED_OUT
-            waiter.waker.set()
-        return expired
+        wake(woken)
+        return sum(waiter.state == TIMED_OUT for waiter in woken)
 
     def clear(self) -> int:
         """Fail every waiter with ``CLEARED``; return how many."""
@@ -225,8 +266,7 @@ class LocalGate:
             for waiter in woken:
                 waiter.state = CLEARED
             self.counters.cleared += len(woken)
-        for waiter in woken:
-            waiter.waker.set()
+        wake(woken)
         return len(woken)
 
     def resize(self, limit: int) -> None:
@@ -234,8 +274,7 @@ class LocalGate:
         with self._lock:
             self.limit = limit
             woken = self._pump(self.clock()) if self.queued else []
-        for waiter in woken:
-            waiter.waker.set()
+        wake(woken)
 
     def watch(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Make sure ``loop`` runs :meth:`expire` by ``deadline`` (asyncio waiters; loop thread).
@@ -346,32 +385,41 @@ class LocalGate:
             self._expire(now) if deadlines and deadlines[0].deadline <= now else []  # type: ignore[operator]
         )
         counts = self._counts
+        levels = self._levels
         aging = self.aging_interval
         counters = self.counters
-        while self.active < self.limit and self.queued:
+        active, limit = self.active, self.limit
+        while active < limit and self.queued:
             found = 0
             while not counts[found]:
                 found += 1
             if aging is not None and counts[found] != self.queued:
-                # several levels wait and lower ones may have aged: the rules decide
-                heads: list[tuple[int, float] | None] = [None] * LEVELS
-                for level in range(LEVELS):
-                    if counts[level]:
-                        head = self._head(level)
-                        heads[level] = (head.seq, head.enqueued)
-                found = pick(heads, now, aging)
-            waiter = self._head(found)
-            self._levels[found].popleft()
+                found = self._pick(now, aging)  # several levels wait: the rules decide
+            queue = levels[found]
+            waiter = queue.popleft()
+            while waiter.state != WAITING:  # skip entries that left
+                waiter = queue.popleft()
             counts[found] -= 1
             self.queued -= 1
             waiter.state = GRANTED
-            self.active += 1
+            active += 1
             counters.granted += 1
-            counters.record_wait(waiter.level, now - waiter.enqueued)
+            index = counters.wait_index[found]  # record_wait(), inlined
+            counters.waits[found][index % RING] = now - waiter.enqueued
+            counters.wait_index[found] = index + 1
             woken.append(waiter)
+        self.active = active
         while deadlines and deadlines[0].state != WAITING:
             deadlines.popleft()
         return woken
+
+    def _pick(self, now: float, aging: float) -> int:
+        heads: list[tuple[int, float] | None] = [None] * LEVELS
+        for level in range(LEVELS):
+            if self._counts[level]:
+                head = self._head(level)
+                heads[level] = (head.seq, head.enqueued)
+        return pick(heads, now, aging)
 
 
 def _deadline(waiter: Waiter) -> float:

@@ -9,10 +9,13 @@ synchronous, so nothing can interrupt it.
 
 from __future__ import annotations
 
+import asyncio
+from threading import get_ident
+
 from .._exceptions import QueueCleared, QueueFull, QueueTimeout
 from ._config import Priority
 from ._local import CANCELLED, CLEARED, DISPLACED, GRANTED, TIMED_OUT, WAITING, LocalGate
-from ._wake import AsyncioWaker, ThreadWaker, make_async_waker
+from ._wake import ThreadWaker, TrioWaker
 
 __all__ = ["outcome_error", "wait_local", "wait_local_sync"]
 
@@ -35,9 +38,30 @@ def outcome_error(name: str, state: int, level: int) -> BaseException:
 
 async def wait_local(gate: LocalGate, name: str, level: int, timeout: float | None) -> None:
     """Queue on ``gate`` and wait for a slot; raise ``QueueFull``/``QueueTimeout`` otherwise."""
-    waker = make_async_waker()
+    loop = asyncio._get_running_loop()  # None on trio, without raising
+    if loop is None:
+        return await _wait_local_trio(gate, name, level, timeout)
+    # asyncio: a bare future is the wake-up, the gate's per-loop watchdog the timeout, so a
+    # waiter costs one future and one await. The future is resolved only after the gate has
+    # decided the waiter's state, so there is nothing to re-check after it.
+    future = loop.create_future()
+    waiter = gate.enqueue(level, timeout, future, get_ident())
+    if waiter.state == WAITING:
+        if waiter.deadline is not None:
+            gate.watch(loop, waiter.deadline)
+        try:
+            await future
+        except BaseException:
+            gate.abandon(waiter, CANCELLED)
+            raise
+    if waiter.state != GRANTED:
+        raise outcome_error(name, waiter.state, level)
+    return None
+
+
+async def _wait_local_trio(gate: LocalGate, name: str, level: int, timeout: float | None) -> None:
+    waker = TrioWaker()
     waiter = gate.enqueue(level, timeout, waker)
-    loop = waker.loop if isinstance(waker, AsyncioWaker) else None
     try:
         while waiter.state == WAITING:
             deadline = waiter.deadline
@@ -45,15 +69,8 @@ async def wait_local(gate: LocalGate, name: str, level: int, timeout: float | No
                 if deadline <= gate.clock():
                     gate.abandon(waiter, TIMED_OUT)
                     break
-                # the gate's per-loop watchdog enforces deadlines: no timer per waiter
-                if loop is not None:
-                    gate.watch(loop, deadline)
-                else:
-                    gate.watch_trio(deadline)
-            if loop is not None:
-                await waker.park()  # type: ignore[union-attr]
-            else:
-                await waker.wait(None)
+                gate.watch_trio(deadline)  # one watchdog per run: no timer per waiter
+            await waker.wait(None)
     except BaseException:
         gate.abandon(waiter, CANCELLED)
         raise
