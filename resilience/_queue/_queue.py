@@ -45,7 +45,9 @@ class QueueSlot:
     """``async with queue.slot(priority=...)``: holds one slot for the body of the block.
 
     Entering waits in the queue (``QueueFull`` / ``QueueTimeout`` when refused); leaving gives
-    the slot back, shielded from cancellation. One object serves one ``async with`` at a time.
+    the slot back, shielded from cancellation. On a shared backend one object serves one
+    ``async with`` at a time (it remembers its ticket); on the memory backend it keeps no
+    per-use state.
     """
 
     __slots__ = ("_hold", "_level", "_queue", "_timeout")
@@ -177,6 +179,11 @@ class PriorityQueue:
             if self.backend.is_local
             else RemoteGate(self.config, self.backend, self._counters, self._local)
         )
+        self._shared_slots = (
+            [QueueSlot(self, level, self._request_timeout) for level in Priority]
+            if self._remote is None
+            else None
+        )
 
     def __repr__(self) -> str:
         return (
@@ -204,6 +211,11 @@ class PriorityQueue:
         ``priority`` is a :class:`Priority` or its name in any case; ``timeout`` (default
         ``request_timeout``) bounds the wait for the slot.
         """
+        shared = self._shared_slots
+        if shared is not None and timeout is DEFAULT:
+            # in-process gate: a slot object keeps no per-use state, so one per level is
+            # shared by every ``async with`` (no allocation on the hot path)
+            return shared[parse_priority(priority)]
         return QueueSlot(self, parse_priority(priority), self._timeout(timeout))
 
     def slot_sync(
