@@ -300,7 +300,16 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
                 store.touch(keys[0], ttl)
             left = limit - estimate - cost
             return (1, 1, left if left > 0.0 else 0.0, start + 2 * period - now, 0.0)
-        return _counter_other(cost, peek, limit, period, now, prev, curr, start, estimate)
+        if peek or estimate + cost <= limit + EPS:
+            return _counter_other(cost, peek, limit, period, now, prev, curr, start, estimate)
+        # Refused (inlined: the other hot path).
+        if curr + cost <= limit:
+            wait = start + (1.0 - (limit - curr - cost) / prev) * period - now
+        else:
+            wait = start + period + (1.0 - (limit - cost) / curr) * period - now
+        rem = limit - estimate
+        reset = start + 2 * period - now if curr else (start + period - now if prev else 0.0)
+        return (0, 1, rem if rem > 0.0 else 0.0, reset, wait if wait > 0.0 else 0.0)
     cost, peek, ttl, n = args[0], args[1], args[2], args[3]
     now = store.now
     key = keys[0]
