@@ -219,6 +219,20 @@ class MemoryEngine:
         """Nothing to release."""
 
 
+def _publish_view(view: View, state: int, gen: int) -> None:
+    """Store a new ``(state, gen)`` so the lock-free reader never pairs a new gen with an old state.
+
+    The front door reads ``view.gen`` and then ``view.st`` without the lock. Writing the state
+    as UNKNOWN first, then the generation, then the state means a reader that sees the new
+    generation sees UNKNOWN or the new state (it asks the backend), never the old CLOSED: that
+    pairing would let a call through an OPEN or HALF_OPEN breaker without a permit, under a
+    generation its record would match.
+    """
+    view.st = UNKNOWN
+    view.gen = gen
+    view.st = view.last = state
+
+
 def _progress(reply: Reply) -> int:
     return reply[5] + reply[8] + reply[9]
 
@@ -297,8 +311,7 @@ class RemoteEngine:
             if gen > view.gen or view.st == UNKNOWN:
                 old = view.last if view.last >= 0 else reply[1]
                 newer = gen > view.gen
-                view.gen = gen
-                view.st = view.last = state
+                _publish_view(view, state, gen)
                 if newer and old >= 0 and old != state:
                     self.emitter.pending.append(change_event(self.name, old, state))
             last = view.reply
@@ -318,8 +331,7 @@ class RemoteEngine:
         with self.lock:
             if gen > view.gen:
                 old = view.last
-                view.gen = gen
-                view.st = view.last = state
+                _publish_view(view, state, gen)
                 view.retry_at = time.monotonic() + float(retry_text)
                 view.confirmed = time.monotonic()
                 if old >= 0 and old != state:

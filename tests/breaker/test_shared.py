@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from resilience import Backend, CircuitBreaker, CircuitOpenError, CircuitState
+from resilience import Backend, BreakerEventType, CircuitBreaker, CircuitOpenError, CircuitState
 from resilience._backends._redis import RedisBackend
+from resilience._breaker._engines import UNKNOWN, View
 from tests.conftest import REDIS_BACKENDS, make_backend
 
 from .conftest import fail, fresh_name, state, succeed
@@ -114,4 +115,66 @@ def test_keys_expire_when_idle(pair: tuple[Backend, Backend]) -> None:
     succeed(br)  # a fresh state, with a generation that never goes back
     assert state(br) is CircuitState.CLOSED
     assert br.stats().generation > gen
+    br.close()
+
+
+def test_transitions_from_other_processes_reach_listeners_once(
+    pair: tuple[Backend, Backend],
+) -> None:
+    name = fresh_name()
+    a = CircuitBreaker(name, backend=pair[0], failure_threshold=1)
+    b = CircuitBreaker(name, backend=pair[1], failure_threshold=1)
+    changes: list[tuple[CircuitState | None, CircuitState | None]] = []
+    a.add_listener(
+        lambda e: changes.append((e.old_state, e.new_state)), BreakerEventType.STATE_CHANGE
+    )
+    messages: list[bytes | None] = []
+    # Subscribed after ``a``: called after ``a`` for each message on the same listener thread.
+    subscription = pair[0].subscribe(pair[0].channel("breaker", name), messages.append)
+    succeed(a)
+    changes.clear()
+    fail(b)  # b trips it: a learns it on the pub/sub thread, no call made
+    b.reset()
+    wait_until(lambda: len(messages) == 2)
+    fail(a)  # a trips it itself: the reply and the message both tell a, one event
+    wait_until(lambda: len(messages) == 3)
+    C, OP = CircuitState.CLOSED, CircuitState.OPEN
+    assert changes == [(C, OP), (OP, C), (C, OP)]
+    subscription.close()
+    a.close()
+    b.close()
+
+
+def test_lock_free_reader_never_pairs_a_new_generation_with_an_old_state(
+    pair: tuple[Backend, Backend],
+) -> None:
+    """The front door reads ``view.gen`` then ``view.st`` without a lock (see ``_engines``)."""
+    br = CircuitBreaker(fresh_name(), backend=pair[0], failure_threshold=1, recovery_timeout=5.0)
+    succeed(br)
+    engine: Any = br._engine
+    seen: list[tuple[int, int]] = []
+
+    class Spy(View):
+        def __setattr__(self, attr: str, value: Any) -> None:
+            super().__setattr__(attr, value)
+            if attr in ("gen", "st"):
+                seen.append((getattr(self, "gen", -1), getattr(self, "st", UNKNOWN)))
+
+    spy = Spy()
+    for attr in View.__slots__:
+        setattr(spy, attr, getattr(engine.remote, attr))
+    closed_gen = spy.gen
+    engine.remote = engine.view = spy
+    seen.clear()
+    fail(br)  # the reply moves the view to OPEN
+    pair[0].advance_clock(6)  # type: ignore[attr-defined]
+    succeed(br)  # OPEN -> HALF_OPEN (acquire reply) -> CLOSED (record reply)
+    assert state(br) is CircuitState.CLOSED
+    states: dict[int, set[int]] = {}
+    for gen, st in seen:
+        if st != UNKNOWN:
+            states.setdefault(gen, set()).add(st)
+    assert sorted(states) == [closed_gen + 1, closed_gen + 2, closed_gen + 3]
+    # One state per generation: a reader never saw a new generation with the previous state.
+    assert states == {closed_gen + 1: {1}, closed_gen + 2: {2}, closed_gen + 3: {0}}
     br.close()
