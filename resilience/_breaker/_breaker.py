@@ -239,6 +239,10 @@ class CircuitBreaker:
             )
             self._emitter.drain()
 
+    # The fast checks below read ``view.gen`` before ``view.st`` without a lock; the engines
+    # write a new state before (memory) or around (Redis: UNKNOWN first) the new generation, so
+    # a call admitted here under generation g saw the state of generation g or a newer one.
+
     def _admit_sync(self) -> tuple[int, int]:
         engine = self._engine
         view = engine.view
@@ -274,7 +278,17 @@ class CircuitBreaker:
     @overload
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
-        """Decorate a ``def`` or ``async def`` function."""
+        """Decorate a ``def`` or ``async def`` function.
+
+        Generator and async generator functions are refused with ``TypeError``: calling one
+        only creates the generator, so the breaker would record a success before the body
+        ran. Put ``with breaker:`` (or ``async with``) inside the generator instead.
+        """
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"{getattr(fn, '__qualname__', fn)!r} is a generator function: a circuit breaker "
+                "cannot protect its iteration as a decorator; use `with breaker:` inside it"
+            )
         if inspect.iscoroutinefunction(fn):
             return self._wrap_async(fn)
         return self._wrap_sync(fn)
