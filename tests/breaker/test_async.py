@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import Callable
 
@@ -9,12 +11,14 @@ import anyio
 import pytest
 
 from resilience import (
+    Backend,
+    BreakerEventType,
     CircuitBreaker,
     CircuitHalfOpenError,
     CircuitOpenError,
     CircuitState,
 )
-from tests.conftest import TestClock
+from tests.conftest import TestClock, make_backend
 
 from .conftest import Boom, Make, aboom, aok, state
 
@@ -93,19 +97,97 @@ async def test_cancelled_probe_gives_its_permit_back(make: Make, clock: TestCloc
 
 
 async def test_cancellation_is_neutral_by_default(make: Make) -> None:
-    neutral = make(failure_threshold=1)
-    counted = make(failure_threshold=1, cancellation_is_failure=True)
+    neutral = make(failure_threshold=2)
+    counted = make(failure_threshold=2, cancellation_is_failure=True)
     for br in (neutral, counted):
 
         @br
         async def hang() -> None:
             await anyio.sleep_forever()
 
+        await trip(br)
         with anyio.move_on_after(0.01):
             await hang()
-    assert state(neutral) is CircuitState.CLOSED
-    assert neutral.stats().failures == 0
+    stats = neutral.stats()
+    # Neither a failure nor a success (a success would reset the consecutive count).
+    assert (stats.state, stats.calls, stats.consecutive_failures) == (CircuitState.CLOSED, 1, 1)
+    await trip(neutral)
+    assert state(neutral) is CircuitState.OPEN
     assert state(counted) is CircuitState.OPEN
+
+
+async def test_asyncio_timeout_gives_the_probe_permit_back(
+    make: Make, clock: TestClock, anyio_backend: str
+) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio.wait_for cancels natively, outside anyio's cancel scopes")
+    br = make(failure_threshold=1, recovery_timeout=10.0, half_open_max_calls=1)
+    await trip(br)
+    clock.advance(11)
+
+    @br
+    async def hang() -> None:
+        await asyncio.sleep(10)
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(hang(), 0.05)
+    stats = await br.arefresh()
+    assert (stats.state, stats.half_open_in_flight, stats.failures) == (
+        CircuitState.HALF_OPEN,
+        0,
+        1,
+    )
+    assert await br.acall(aok) == "ok"
+    assert state(br) is CircuitState.CLOSED
+
+
+async def test_async_operators(
+    make: Make,
+    clock: TestClock,
+    backend: Backend,
+    backend_kind: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    br = make(failure_threshold=2, recovery_timeout=1.0)
+    changes: list[tuple[CircuitState | None, CircuitState | None]] = []
+    br.add_listener(
+        lambda e: changes.append((e.old_state, e.new_state)), BreakerEventType.STATE_CHANGE
+    )
+    await br.acall(aok)
+    await br.aforce_open()
+    assert state(br) is CircuitState.FORCED_OPEN
+    clock.advance(1000)  # forced open never times out
+    with pytest.raises(CircuitOpenError) as info:
+        await br.acall(aok)
+    assert math.isinf(info.value.retry_after)
+    if backend_kind != "memory":  # fleet-wide: another process reads the same state
+        other_backend = make_backend(backend_kind, request, prefix=backend.prefix)
+        other = CircuitBreaker(br.name, backend=other_backend)
+        try:
+            assert (await other.arefresh()).state is CircuitState.FORCED_OPEN
+        finally:
+            other.close()
+            await other_backend.aclose()
+    await br.areset()
+    stats = await br.arefresh()
+    assert (stats.state, stats.calls, stats.rejected) == (CircuitState.CLOSED, 0, 0)
+    await br.adisable()
+    assert state(br) is CircuitState.DISABLED
+    await trip(br, 5)  # counted, never trips
+    stats = await br.arefresh()
+    assert (stats.state, stats.failures) == (CircuitState.DISABLED, 5)
+    await br.areset()
+    await trip(br, 2)
+    assert state(br) is CircuitState.OPEN
+    await br.areset()  # closes an open breaker too
+    assert await br.acall(aok) == "ok"
+    C, OP, F, D = (
+        CircuitState.CLOSED,
+        CircuitState.OPEN,
+        CircuitState.FORCED_OPEN,
+        CircuitState.DISABLED,
+    )
+    assert changes == [(C, F), (F, C), (C, D), (D, C), (C, OP), (OP, C)]
 
 
 async def test_no_lock_held_during_calls(make: Make) -> None:
