@@ -25,7 +25,7 @@ from ._config import (
     build_config,
     params_of,
 )
-from ._engines import MemoryEngine, RemoteEngine
+from ._engines import MemoryEngine
 from ._events import (
     BreakerEvent,
     BreakerEventType,
@@ -35,6 +35,7 @@ from ._events import (
     stats_from_reply,
 )
 from ._guard import Guard, is_cancellation, matcher
+from ._remote import RemoteEngine
 
 __all__ = ["CircuitBreaker"]
 

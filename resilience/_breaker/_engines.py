@@ -1,4 +1,4 @@
-"""Where a breaker's state lives: in this process, or shared on Redis.
+"""Where a breaker's state lives: in this process (here), or shared on Redis (``_remote.py``).
 
 Both engines expose ``view`` (an object with ``st`` and ``gen``: the state the front door reads
 to take the fast path), ``clock`` (measures call durations), ``admit_sync``/``admit`` and
@@ -13,41 +13,26 @@ to take the fast path), ``clock`` (measures call durations), ``admit_sync``/``ad
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
-
-from .._backends._base import Backend, BackendHealth
 from .._backends._memory import MemoryBackend
 from .._exceptions import (
-    BackendError,
-    BackendUnavailable,
     CircuitHalfOpenError,
     CircuitOpenError,
 )
-from .._policy import FailurePolicy, PolicyRunner
 from . import _core
 from ._config import STATES
 from ._events import BreakerEvent, BreakerEventType, Emitter
-from ._scripts import STEP, Reply, state_reply
+from ._scripts import Reply, state_reply
 
-__all__ = ["UNKNOWN", "VIEW_TRUST", "CircuitHalfOpenError", "MemoryEngine", "RemoteEngine", "View"]
+__all__ = ["MemoryEngine", "change_event", "rejection"]
 
 logger = logging.getLogger("resilience.breaker")
-
-#: A view state meaning "not known here": the next call asks the backend.
-UNKNOWN = -1
-#: Seconds a closed view is trusted without news (a reply or a transition message): an idle
-#: process asks first (two round trips) rather than trusting a view that pub/sub may have
-#: failed to update.
-VIEW_TRUST = 1.0
 
 _CHANGE = BreakerEventType.STATE_CHANGE
 
@@ -217,292 +202,3 @@ class MemoryEngine:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _publish_view(view: View, state: int, gen: int) -> None:
-    """Store a new ``(state, gen)`` so the lock-free reader never pairs a new gen with an old state.
-
-    The front door reads ``view.gen`` and then ``view.st`` without the lock. Writing the state
-    as UNKNOWN first, then the generation, then the state means a reader that sees the new
-    generation sees UNKNOWN or the new state (it asks the backend), never the old CLOSED: that
-    pairing would let a call through an OPEN or HALF_OPEN breaker without a permit, under a
-    generation its record would match.
-    """
-    view.st = UNKNOWN
-    view.gen = gen
-    view.st = view.last = state
-
-
-def _progress(reply: Reply) -> int:
-    return reply[5] + reply[8] + reply[9]
-
-
-class View:
-    """What this process knows of a shared state: the last reply and its generation."""
-
-    __slots__ = ("at", "confirmed", "gen", "last", "reply", "retry_at", "st")
-
-    def __init__(self) -> None:
-        #: The state the fast path trusts (UNKNOWN: ask the backend first).
-        self.st = UNKNOWN
-        #: The last state known, kept when ``st`` is marked unknown.
-        self.last = UNKNOWN
-        self.gen = -1
-        self.reply: Reply | None = None
-        self.at = 0.0
-        #: When a reply or a transition message last confirmed ``st`` (monotonic time).
-        self.confirmed = 0.0
-        #: When a probe may pass, from the last transition message (monotonic time).
-        self.retry_at = 0.0
-
-
-class RemoteEngine:
-    """State in a shared backend; one script per step, a local view for the closed fast path."""
-
-    is_local = False
-    clock = staticmethod(time.monotonic)
-    #: Never lock-free: every outcome is a script call.
-    fast = None
-
-    def __init__(
-        self, name: str, backend: Backend, emitter: Emitter, policy: FailurePolicy
-    ) -> None:
-        self.name = name
-        self.backend = backend
-        self.emitter = emitter
-        self.runner = PolicyRunner(backend, policy)
-        self.keys = [backend.key("breaker", name, "state")]
-        self.channel = backend.channel("breaker", name)
-        self.lock = threading.Lock()
-        self.remote = View()
-        #: The view while degraded: the local fallback's (policy ``local``) or always unknown.
-        self.fallback = View()
-        self.view = self.remote
-        self.degraded = False
-        self.last_error: BaseException | None = None
-        self.params: _core.Params
-        self.head: list[Any] = []
-        self._subscription = backend.subscribe(self.channel, self._on_message)
-        backend.status.add_listener(self._on_status)
-
-    def _on_status(self, health: BackendHealth) -> None:
-        # Another call on this backend saw it go down: stop trusting the closed view at once.
-        if not health.available:
-            error = BackendUnavailable(health.last_error or "unavailable", backend=health.url)
-            self._set_degraded(True, error)
-
-    def trusted(self, view: View) -> bool:
-        """Whether a closed view was confirmed recently enough to skip the acquire step."""
-        return time.monotonic() - view.confirmed < VIEW_TRUST
-
-    def set_params(self, params: _core.Params) -> None:
-        """Send these parameters (the caller's config is authoritative) from now on."""
-        self.params = params
-        self.head = [*params.args(), self.channel]
-
-    # -- replies and the view --------------------------------------------------------------
-
-    def _observe(self, view: View, reply: Reply) -> None:
-        gen, state = reply[3], reply[2]
-        with self.lock:
-            if gen < view.gen:
-                return  # an older reply overtaken by a newer one
-            view.confirmed = time.monotonic()
-            if gen > view.gen or view.st == UNKNOWN:
-                old = view.last if view.last >= 0 else reply[1]
-                newer = gen > view.gen
-                _publish_view(view, state, gen)
-                if newer and old >= 0 and old != state:
-                    self.emitter.pending.append(change_event(self.name, old, state))
-            last = view.reply
-            # Counters only grow within a generation: keep the most advanced reply.
-            if last is None or last[3] != gen or _progress(reply) >= _progress(last):
-                view.reply = reply
-                view.at = time.monotonic()
-
-    def _on_message(self, message: bytes | None) -> None:
-        view = self.remote
-        if message is None:  # messages may have been missed: ask on the next call
-            with self.lock:
-                view.st = UNKNOWN
-            return
-        gen_text, state_text, retry_text = message.decode().split(":")
-        gen, state = int(gen_text), int(state_text)
-        with self.lock:
-            if gen > view.gen:
-                old = view.last
-                _publish_view(view, state, gen)
-                view.retry_at = time.monotonic() + float(retry_text)
-                view.confirmed = time.monotonic()
-                if old >= 0 and old != state:
-                    self.emitter.pending.append(change_event(self.name, old, state))
-        if self.emitter.pending:
-            self.emitter.drain()
-
-    def _set_degraded(self, degraded: bool, error: BaseException | None) -> None:
-        with self.lock:
-            if degraded == self.degraded:
-                return
-            self.degraded = degraded
-            if degraded:
-                self.fallback = View()
-                self.view = self.fallback
-                self.last_error = error
-                event = BreakerEvent(self.name, BreakerEventType.DEGRADED, error=error)
-            else:
-                self.remote.st = UNKNOWN
-                self.view = self.remote
-                event = BreakerEvent(self.name, BreakerEventType.RECOVERED)
-            self.emitter.pending.append(event)
-        if degraded:
-            logger.warning(
-                "breaker %r: backend %s failed (%s); policy %s applies",
-                self.name,
-                self.backend.url,
-                error,
-                self.runner.policy.value,
-            )
-        else:
-            logger.warning("breaker %r: backend %s is back", self.name, self.backend.url)
-
-    def _succeeded(self, reply: Reply) -> Reply:
-        self.runner.degraded = False
-        if self.degraded:
-            self._set_degraded(False, None)
-        self._observe(self.remote, reply)
-        if reply[1] >= 0:
-            # This step changed the state. Its event may be in delivery on the pub/sub
-            # thread (the message can beat the reply): wait for it, so a caller's events
-            # are delivered by the time its call returns.
-            self.emitter.drain()
-        return reply
-
-    def _failed(self, error: BackendError, args: list[Any]) -> Reply | None:
-        runner = self.runner
-        runner.degraded = True
-        runner.fallbacks += 1
-        self._set_degraded(True, error)
-        if runner.policy is not FailurePolicy.LOCAL:
-            return None
-        reply: Reply = runner.local.run_sync(STEP, self.keys, args)
-        self._observe(self.fallback, reply)
-        return reply
-
-    def _run_sync(self, args: list[Any]) -> Reply | None:
-        try:
-            reply: Reply = self.backend.run_sync(STEP, self.keys, args)
-        except BackendError as error:
-            return self._failed(error, args)
-        return self._succeeded(reply)
-
-    async def _run(self, args: list[Any]) -> Reply | None:
-        try:
-            with anyio.CancelScope(shield=True):
-                reply: Reply = await self.backend.run(STEP, self.keys, args)
-        except BackendError as error:
-            return self._failed(error, args)
-        return self._succeeded(reply)
-
-    # -- steps -----------------------------------------------------------------------------
-
-    def _admitted(self, reply: Reply | None) -> tuple[int, int]:
-        if reply is None:
-            if self.runner.policy is FailurePolicy.FAIL_OPEN:
-                return -1, 0  # admitted, nothing to record
-            raise CircuitOpenError(
-                self.name,
-                self.backend.status.probe_interval,
-                f"circuit {self.name!r}: backend down and policy is fail_closed",
-            )
-        result = reply[0]
-        if result < 0:
-            raise rejection(self.name, result, reply[4], self.params.half_open)
-        return reply[3], result
-
-    def admit_sync(self) -> tuple[int, int]:
-        """Acquire (one round trip); return ``(gen, permit)`` or raise the rejection."""
-        reply = self._run_sync(["acquire", *self.head])
-        if self.emitter.pending:
-            self.emitter.drain()
-        return self._admitted(reply)
-
-    async def admit(self) -> tuple[int, int]:
-        """Acquire (one round trip); return ``(gen, permit)`` or raise the rejection."""
-        reply = await self._run(["acquire", *self.head])
-        if self.emitter.pending:
-            self.emitter.drain()
-        return self._admitted(reply)
-
-    def finish_sync(
-        self,
-        gen: int,
-        permit: int,
-        outcome: int,
-        duration: float,
-        failure_type: str,
-        now: float | None = None,
-    ) -> None:
-        """Record an outcome (one round trip); its reply refreshes the view."""
-        if gen >= 0:
-            self._run_sync(
-                ["record", *self.head, gen, permit, outcome, repr(duration), failure_type]
-            )
-
-    async def finish(
-        self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
-    ) -> None:
-        """Record an outcome (one round trip, shielded from cancellation)."""
-        if gen >= 0:
-            await self._run(
-                ["record", *self.head, gen, permit, outcome, repr(duration), failure_type]
-            )
-
-    def admin_sync(self, op: int) -> Reply:
-        """Apply an operator action to the shared state."""
-        reply = self._run_sync(["admin", *self.head, op])
-        if reply is None:
-            raise self._down()
-        return reply
-
-    async def admin(self, op: int) -> Reply:
-        """Apply an operator action to the shared state."""
-        reply = await self._run(["admin", *self.head, op])
-        if reply is None:
-            raise self._down()
-        return reply
-
-    def _down(self) -> BackendError:
-        return BackendError(
-            f"breaker {self.name!r}: backend unavailable ({self.last_error})",
-            backend=self.backend.url,
-        )
-
-    def refresh_sync(self) -> None:
-        """Read the shared state (one round trip) into the view."""
-        self._run_sync(["status", *self.head])
-
-    async def refresh(self) -> None:
-        """Read the shared state (one round trip) into the view."""
-        await self._run(["status", *self.head])
-
-    def snapshot(self) -> tuple[Reply, float, bool]:
-        """The last reply known here, its age in seconds, and whether degraded."""
-        with self.lock:
-            view = self.view
-            reply, at = view.reply, view.at
-            if reply is not None and reply[3] < view.gen:
-                # A transition message is newer than the last reply: its state wins.
-                now = time.monotonic()
-                retry = max(view.retry_at - now, 0.0) + (now - at)
-                reply = (*reply[:2], view.last, view.gen, retry, *reply[5:])
-        if reply is None:
-            blank = state_reply(_core.State(0.0), 0.0, 0, _core.NO_CHANGE)
-            reply = (*blank[:2], max(view.last, 0), view.gen, *blank[4:])
-            return reply, 0.0, self.degraded
-        return reply, time.monotonic() - at, self.degraded
-
-    def close(self) -> None:
-        """Stop listening to transitions and to the backend's status; idempotent."""
-        self._subscription.close()
-        with contextlib.suppress(ValueError):
-            self.backend.status.remove_listener(self._on_status)

@@ -11,7 +11,7 @@ import pytest
 
 from resilience import Backend, BreakerEventType, CircuitBreaker, CircuitOpenError, CircuitState
 from resilience._backends._redis import RedisBackend
-from resilience._breaker._engines import UNKNOWN, View
+from resilience._breaker._remote import UNKNOWN, View
 from tests.conftest import REDIS_BACKENDS, make_backend
 
 from .conftest import fail, fresh_name, state, succeed
@@ -148,7 +148,7 @@ def test_transitions_from_other_processes_reach_listeners_once(
 def test_lock_free_reader_never_pairs_a_new_generation_with_an_old_state(
     pair: tuple[Backend, Backend],
 ) -> None:
-    """The front door reads ``view.gen`` then ``view.st`` without a lock (see ``_engines``)."""
+    """The front door reads ``view.gen`` then ``view.st`` without a lock (see ``_remote``)."""
     br = CircuitBreaker(fresh_name(), backend=pair[0], failure_threshold=1, recovery_timeout=5.0)
     succeed(br)
     engine: Any = br._engine
