@@ -134,6 +134,7 @@ async def test_priority_and_fifo_hold_across_processes(
         await other.aclose()
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize("backend_kind", ["redis"], indirect=False)
 async def test_backend_down_uses_the_local_gate_and_recovers(
     redis_server: RedisServer, make_queue: MakeQueue, backend_kind: str
@@ -183,6 +184,7 @@ async def until_global(queue: PriorityQueue) -> None:
     raise AssertionError("the queue never went back to the shared gate")
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize("backend_kind", ["redis"], indirect=False)
 async def test_fail_closed_and_fail_open(
     redis_server: RedisServer, make_queue: MakeQueue, backend_kind: str
