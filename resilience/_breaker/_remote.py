@@ -8,6 +8,7 @@ record).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -220,6 +221,31 @@ class RemoteEngine:
             return self._failed(error, args)
         return self._succeeded(reply)
 
+    async def _run_to_end(self, args: list[Any]) -> tuple[Reply | None, BaseException | None]:
+        """Run a step that holds or may grant a probe permit to its end, whatever cancels.
+
+        anyio's shield in :meth:`_run` covers anyio and trio cancellation, but asyncio's own
+        (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``) goes through it: the
+        step's reply would be lost after the script ran (a granted permit leaks until its
+        lease) or the script would never run (a probe's outcome and permit are lost). On
+        asyncio the step runs in its own task; a cancellation of the caller waits for it and
+        is returned, for the caller to re-raise once the permit is settled. Only admissions
+        and probe records pay for the task: the closed path keeps :meth:`_run`.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # trio: the shield in _run holds
+            return await self._run(args), None
+        task = asyncio.ensure_future(self._run(args))
+        cancelled: BaseException | None = None
+        with anyio.CancelScope(shield=True):  # anyio's cancellation: delivered after, as before
+            while not task.done():
+                try:
+                    await asyncio.wait((task,))
+                except asyncio.CancelledError as error:
+                    cancelled = error
+        return task.result(), cancelled
+
     # -- steps -----------------------------------------------------------------------------
 
     def _admitted(self, reply: Reply | None) -> tuple[int, int]:
@@ -245,9 +271,15 @@ class RemoteEngine:
 
     async def admit(self) -> tuple[int, int]:
         """Acquire (one round trip); return ``(gen, permit)`` or raise the rejection."""
-        reply = await self._run(["acquire", *self.head])
+        reply, cancelled = await self._run_to_end(["acquire", *self.head])
         if self.emitter.pending:
             self.emitter.drain()
+        if cancelled is not None:
+            if reply is not None and reply[0] > 0:  # give the permit back before going
+                await self._run_to_end(
+                    ["record", *self.head, reply[3], reply[0], _core.CANCELLED, "0.0", ""]
+                )
+            raise cancelled
         return self._admitted(reply)
 
     def finish_sync(
@@ -268,11 +300,21 @@ class RemoteEngine:
     async def finish(
         self, gen: int, permit: int, outcome: int, duration: float, failure_type: str
     ) -> None:
-        """Record an outcome (one round trip, shielded from cancellation)."""
-        if gen >= 0:
-            await self._run(
-                ["record", *self.head, gen, permit, outcome, repr(duration), failure_type]
-            )
+        """Record an outcome (one round trip, shielded from cancellation).
+
+        A probe's record runs to its end even through asyncio's native cancellation (the
+        cancellation is re-raised after it); a closed-state record interrupted that way is
+        lost (one uncounted outcome, no permit involved).
+        """
+        if gen < 0:
+            return
+        args = ["record", *self.head, gen, permit, outcome, repr(duration), failure_type]
+        if not permit:
+            await self._run(args)
+            return
+        _, cancelled = await self._run_to_end(args)
+        if cancelled is not None:
+            raise cancelled
 
     def admin_sync(self, op: int) -> Reply:
         """Apply an operator action to the shared state."""
