@@ -20,18 +20,16 @@ local t = now()
 local IDLE_MS = 86400000
 
 if op == 'resize' then
-  redis.call('SET', LIM, ARGV[3])
+  redis.call('SET', LIM, ARGV[3], 'PX', IDLE_MS)
 end
 local limit = tonumber(redis.call('GET', LIM) or ARGV[3])
 
-local function count_waiting()
-  local total = 0
-  local counts = {}
-  for p = 0, 4 do
-    counts[p] = redis.call('ZCARD', KEYS[6 + p])
-    total = total + counts[p]
-  end
-  return counts, total
+-- Waiters per level, kept up to date below (no re-counting).
+local counts = {}
+local total = 0
+for p = 0, 4 do
+  counts[p] = redis.call('ZCARD', KEYS[6 + p])
+  total = total + counts[p]
 end
 
 -- Remove a waiter from every structure; true if it was waiting.
@@ -44,42 +42,50 @@ local function forget(tk)
   redis.call('ZREM', KEYS[6 + p], tk)
   redis.call('ZREM', DL, tk)
   redis.call('HDEL', INFO, tk)
+  counts[p] = counts[p] - 1
+  total = total - 1
   return true
 end
 
 -- Drop expired leases (crashed holders) and expired waiters (request_timeout).
 local function housekeeping()
   redis.call('ZREMRANGEBYSCORE', H, '-inf', t)
-  local expired = redis.call('ZRANGEBYSCORE', DL, '-inf', t)
-  for _, tk in ipairs(expired) do
-    forget(tk)
-    redis.call('PUBLISH', channel, 't ' .. tk)
+  if total > 0 then
+    local expired = redis.call('ZRANGEBYSCORE', DL, '-inf', t)
+    for _, tk in ipairs(expired) do
+      forget(tk)
+      redis.call('PUBLISH', channel, 't ' .. tk)
+    end
   end
 end
 
 -- effective_level() and pick() of _rules.py, then grant while slots are free.
 local function pump()
+  if total == 0 then
+    return
+  end
   local active = redis.call('ZCARD', H)
-  while active < limit do
+  while active < limit and total > 0 do
     local best, best_eff, best_seq = nil, 0, 0
     for p = 0, 4 do
-      local head = redis.call('ZRANGE', KEYS[6 + p], 0, 0, 'WITHSCORES')
-      if head[1] then
+      if counts[p] > 0 then
+        local head = redis.call('ZRANGE', KEYS[6 + p], 0, 0, 'WITHSCORES')
         local seq = tonumber(head[2])
-        local info = redis.call('HGET', INFO, head[1])
-        local enqueued = tonumber(string.match(info, ' (.+)$'))
         local eff = p
-        local waited = t - enqueued
-        if aging > 0 and waited > 0 then
-          eff = math.max(0, p - math.floor(waited / aging))
+        if aging > 0 then
+          local info = redis.call('HGET', INFO, head[1])
+          local waited = t - tonumber(string.match(info, ' (.+)$'))
+          if waited > 0 then
+            eff = math.max(0, p - math.floor(waited / aging))
+          end
         end
         if best == nil or eff < best_eff or (eff == best_eff and seq < best_seq) then
           best, best_eff, best_seq = head[1], eff, seq
         end
+        if aging <= 0 then
+          break -- without aging the first non-empty level wins
+        end
       end
-    end
-    if best == nil then
-      break
     end
     forget(best)
     redis.call('ZADD', H, t + lease, best)
@@ -94,9 +100,8 @@ housekeeping()
 
 if op == 'acquire' then
   pump()
-  local counts, total = count_waiting()
   local level = tonumber(ARGV[7])
-  if redis.call('ZCARD', H) < limit and total == 0 then
+  if total == 0 and redis.call('ZCARD', H) < limit then
     redis.call('ZADD', H, t + lease, ticket)
     status = 1
   else
@@ -126,7 +131,13 @@ if op == 'acquire' then
       local timeout = tonumber(ARGV[8])
       if timeout > 0 then
         redis.call('ZADD', DL, t + timeout, ticket)
+        redis.call('PEXPIRE', DL, IDLE_MS)
       end
+      counts[level] = counts[level] + 1
+      total = total + 1
+      redis.call('PEXPIRE', KEYS[6 + level], IDLE_MS)
+      redis.call('PEXPIRE', INFO, IDLE_MS)
+      redis.call('PEXPIRE', SEQ, IDLE_MS)
       status = 0
     end
   end
@@ -171,7 +182,9 @@ elseif op == 'clear' then
       cleared[#cleared + 1] = tk
     end
     redis.call('DEL', KEYS[6 + p])
+    counts[p] = 0
   end
+  total = 0
   redis.call('DEL', INFO, DL)
   for i = 1, #cleared, 100 do
     local last = math.min(i + 99, #cleared)
@@ -183,9 +196,6 @@ else
   pump()
 end
 
-for i = 1, 10 do
-  redis.call('PEXPIRE', KEYS[i], IDLE_MS)
-end
-local counts = count_waiting()
+redis.call('PEXPIRE', H, IDLE_MS)
 return {status, redis.call('ZCARD', H), limit, counts[0], counts[1], counts[2], counts[3],
   counts[4], extra, string.format('%.17g', t)}
