@@ -108,6 +108,8 @@ class RemoteEngine:
         if not health.available:
             error = BackendUnavailable(health.last_error or "unavailable", backend=health.url)
             self._set_degraded(True, error)
+            if self.emitter.pending:  # tell listeners now, not at this breaker's next call
+                self.emitter.drain()
 
     def trusted(self, view: View) -> bool:
         """Whether a closed view was confirmed recently enough to skip the acquire step."""

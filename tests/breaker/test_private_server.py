@@ -116,10 +116,15 @@ def test_fail_closed_and_fail_open(redis_server: RedisServer) -> None:
     opened = CircuitBreaker(fresh_name(), backend=backend, failure_policy="fail_open")
     succeed(closed)
     succeed(opened)
+    events: list[BreakerEvent] = []
+    opened.add_listener(events.append, BreakerEventType.DEGRADED)
     redis_server.kill()
     ran: list[str] = []
     closed.call(ran.append, "first")  # nothing told us yet: its record finds the server down
     assert closed.stats().degraded
+    # The other breaker on this backend is told at once, before any call of its own.
+    assert opened.stats().degraded
+    assert [e.type for e in events] == [BreakerEventType.DEGRADED]
     with pytest.raises(CircuitOpenError, match="fail_closed"):
         closed.call(ran.append, "closed")  # the closed view is not trusted any more: refused
     for _ in range(3):
