@@ -100,3 +100,19 @@ def test_fallback_that_raises_changes_nothing(make_sync: Make, sync_clock: TestC
     sync_clock.advance(11)
     assert br.call(lambda: "fresh") == "fresh"  # nothing taken by the raising fallback
     assert state(br) is CircuitState.CLOSED
+
+
+def test_ignored_probe_returns_its_permit_and_does_not_close(
+    make_sync: Make, sync_clock: TestClock
+) -> None:
+    br = make_sync(
+        failure_threshold=1, recovery_timeout=10.0, half_open_max_calls=1, ignore_on=(KeyError,)
+    )
+    fail(br)
+    sync_clock.advance(11)
+    with pytest.raises(KeyError):
+        br.call(raiser(KeyError))  # the probe's outcome is ignored
+    stats = br.refresh()
+    assert (stats.state, stats.half_open_in_flight, stats.ignored) == (CircuitState.HALF_OPEN, 0, 1)
+    succeed(br)  # the next probe gets the permit at once and closes it
+    assert state(br) is CircuitState.CLOSED

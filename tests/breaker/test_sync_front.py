@@ -75,8 +75,13 @@ def test_probe_that_never_reports_loses_its_permit(make_sync: Make, sync_clock: 
     assert state(br) is CircuitState.CLOSED
 
 
-def test_threads_run_concurrently(make_sync: Make) -> None:
-    br = make_sync()
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"window": "count", "slow_call_duration": 10.0}],
+    ids=["fast-path", "locked-path"],
+)
+def test_threads_run_concurrently(make_sync: Make, options: dict[str, object]) -> None:
+    br = make_sync(**options)  # timing calls takes the admit/record path under the lock
 
     @br
     def work() -> None:
