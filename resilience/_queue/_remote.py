@@ -78,6 +78,7 @@ class RemoteGate:
         self._channel = backend.channel("queue", name)
         self._thresholds = config.thresholds()
         self._limit = config.max_concurrent
+        self._settings = self._pack_settings()
         self._id = uuid.uuid4().hex[:16]
         self._count = itertools.count()
         self._waiters: dict[str, _RemoteWaiter] = {}
@@ -98,19 +99,13 @@ class RemoteGate:
     def _args(
         self, op: str, ticket: str = "", level: int = 0, timeout: float = 0.0, more: Any = ()
     ) -> list[Any]:
+        return [op, self._channel, self._settings, ticket, int(level), repr(timeout), *more]
+
+    def _pack_settings(self) -> str:
+        # limit, lease, aging and the five thresholds in one argument: fewer to encode per call
         cfg = self.config
-        return [
-            op,
-            self._channel,
-            self._limit,
-            repr(cfg.lease_ttl),
-            repr(cfg.aging_interval or 0),
-            ticket,
-            int(level),
-            repr(timeout),
-            *self._thresholds,
-            *more,
-        ]
+        values = [self._limit, cfg.lease_ttl, cfg.aging_interval or 0, *self._thresholds]
+        return " ".join(repr(v) for v in values)
 
     async def _run(self, op: str, *args: Any) -> Reply:
         reply: Reply = await self.backend.run(GATE, self._keys, self._args(op, *args))
@@ -382,12 +377,14 @@ class RemoteGate:
         """Run ``clear``, ``resize`` or ``pump`` (housekeeping) on the shared state."""
         if limit is not None:
             self._limit = limit
+            self._settings = self._pack_settings()
         return self._run_sync(op)
 
     async def operate(self, op: str, limit: int | None = None) -> Reply:
         """Async form of :meth:`operate_sync`."""
         if limit is not None:
             self._limit = limit
+            self._settings = self._pack_settings()
         return await self._run(op)
 
     def close(self) -> None:

@@ -1,28 +1,32 @@
 -- The shared priority queue: every step of it, one operation per call (ARGV[1]).
 -- Mirrors resilience/_queue/_rules.py (admit, effective_level, pick); the admission
--- thresholds come from Python (ARGV[9..13]) so that table lives in one place.
+-- thresholds come from Python (in ARGV[3]) so that table lives in one place.
 --
 -- KEYS: 1 holders (ZSET ticket -> lease expiry), 2 info (HASH ticket -> "level enqueued"),
 --       3 deadlines (ZSET ticket -> wait deadline), 4 seq (arrival counter),
 --       5 limit (max_concurrent set by resize), 6..10 waiters of levels 0..4 (ZSET ticket -> seq)
--- ARGV: 1 op, 2 channel, 3 limit (default; resize: the new one), 4 lease ttl, 5 aging interval
---       (0: off), 6 ticket, 7 level, 8 wait timeout (0: none), 9..13 thresholds, 14.. tickets
---       (renew)
+-- ARGV: 1 op, 2 channel, 3 settings "limit lease aging th0 th1 th2 th3 th4" (limit: the
+--       default, or the new one for resize; aging 0: off; th: admission thresholds of levels
+--       0..4), 4 ticket, 5 level, 6 wait timeout (0: none), 7.. tickets (renew)
 -- Reply: {status, active, limit, queued level 0..4, displaced ticket or '', server time}
 -- Messages on the channel: 'g <ticket>' granted, 't <ticket>' timed out, 'x <ticket>'
 -- displaced, 'c <ticket> ...' cleared.
 local H, INFO, DL, SEQ, LIM = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local op, channel = ARGV[1], ARGV[2]
-local lease = tonumber(ARGV[4])
-local aging = tonumber(ARGV[5])
-local ticket = ARGV[6]
+local settings = {}
+for value in string.gmatch(ARGV[3], '%S+') do
+  settings[#settings + 1] = value
+end
+local lease = tonumber(settings[2])
+local aging = tonumber(settings[3])
+local ticket = ARGV[4]
 local t = now()
 local IDLE_MS = 86400000
 
 if op == 'resize' then
-  redis.call('SET', LIM, ARGV[3], 'PX', IDLE_MS)
+  redis.call('SET', LIM, settings[1], 'PX', IDLE_MS)
 end
-local limit = tonumber(redis.call('GET', LIM) or ARGV[3])
+local limit = tonumber(redis.call('GET', LIM) or settings[1])
 
 -- Waiters per level, kept up to date below (no re-counting).
 local counts = {}
@@ -100,14 +104,14 @@ housekeeping()
 
 if op == 'acquire' then
   pump()
-  local level = tonumber(ARGV[7])
+  local level = tonumber(ARGV[5])
   if total == 0 and redis.call('ZCARD', H) < limit then
     redis.call('ZADD', H, t + lease, ticket)
     status = 1
   else
     -- admit() of _rules.py
     local decision = -1
-    if total >= tonumber(ARGV[9 + level]) then
+    if total >= tonumber(settings[4 + level]) then
       decision = -2
       for lower = 4, level + 1, -1 do
         if counts[lower] > 0 then
@@ -128,7 +132,7 @@ if op == 'acquire' then
       local seq = redis.call('INCR', SEQ)
       redis.call('ZADD', KEYS[6 + level], seq, ticket)
       redis.call('HSET', INFO, ticket, level .. ' ' .. string.format('%.17g', t))
-      local timeout = tonumber(ARGV[8])
+      local timeout = tonumber(ARGV[6])
       if timeout > 0 then
         redis.call('ZADD', DL, t + timeout, ticket)
         redis.call('PEXPIRE', DL, IDLE_MS)
@@ -168,7 +172,7 @@ elseif op == 'cancel' or op == 'abandon' then
   end
   pump()
 elseif op == 'renew' then
-  for i = 14, #ARGV do
+  for i = 7, #ARGV do
     if redis.call('ZSCORE', H, ARGV[i]) then
       redis.call('ZADD', H, t + lease, ARGV[i])
       status = status + 1
