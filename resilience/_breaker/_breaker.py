@@ -206,7 +206,9 @@ class CircuitBreaker:
     ) -> None:
         engine = self._engine
         now = engine.clock()
-        duration = now - t0
+        # t0 == 0.0: the lock-free path took no start time (it times nothing); a configure()
+        # that turned slow-call detection on meanwhile must not see a huge duration.
+        duration = now - t0 if t0 else 0.0
         if self._emitter.listeners:
             self._outcome_event(outcome, duration, exc)
         ftype = ""

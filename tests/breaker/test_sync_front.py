@@ -141,3 +141,27 @@ def test_success_in_flight_across_a_trip_is_dropped(make_sync: Make) -> None:
     stats = br.refresh()
     assert stats.state is CircuitState.OPEN
     assert (stats.calls, stats.successes) == (1, 0)  # the late success was dropped
+
+
+def test_call_in_flight_across_configure_is_not_slow(make_sync: Make) -> None:
+    br = make_sync(failure_threshold=5)
+    started, release = threading.Event(), threading.Event()
+
+    @br
+    def failing() -> None:
+        started.set()
+        release.wait(5)
+        raise Boom("late")
+
+    def run() -> None:
+        with contextlib.suppress(Boom):
+            failing()
+
+    thread = threading.Thread(target=run)
+    thread.start()  # admitted on the closed fast path, which times nothing
+    assert started.wait(5)
+    br.configure(window="count", minimum_calls=5, slow_call_duration=30.0)
+    release.set()
+    thread.join(5)
+    stats = br.refresh()
+    assert (stats.failures, stats.slow) == (1, 0)
