@@ -8,10 +8,18 @@ import time
 
 import pytest
 
-from resilience import BreakerEvent, BreakerEventType, BreakerStats, CircuitOpenError, CircuitState
+from resilience import (
+    Backend,
+    BreakerEvent,
+    BreakerEventType,
+    BreakerStats,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+)
 from tests.conftest import TestClock
 
-from .conftest import Make, fail, state, succeed
+from .conftest import Make, fail, fresh_name, state, succeed
 
 C, OP, H = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 
@@ -131,3 +139,16 @@ def test_stats_snapshot(make_sync: Make, sync_clock: TestClock) -> None:
     assert math.isinf(br.stats().time_until_half_open)
     sync_clock.advance(1)
     assert br.refresh().state is CircuitState.FORCED_OPEN
+
+
+def test_listeners_at_construction_preset_backend_and_repr(sync_backend: Backend) -> None:
+    events: list[BreakerEvent] = []
+    br = CircuitBreaker.preset(
+        "critical", name=fresh_name(), backend=sync_backend, listeners=[events.append]
+    )
+    assert br.backend is sync_backend
+    fail(br, 3)  # the preset's threshold
+    assert [e.type for e in events][-1] is BreakerEventType.STATE_CHANGE
+    assert (events[-1].old_state, events[-1].new_state) == (C, OP)
+    assert repr(br) == f"CircuitBreaker({br.name!r}, state=open, backend={sync_backend.url})"
+    br.close()
