@@ -61,6 +61,8 @@ SCRIPT: list[Step] = [
     (0, WINDOW, "record", ["gen", 0, SUCCESS, 0.7, ""]),
     (0, WINDOW, "record", ["gen", 0, SUCCESS, 0.7, ""]),  # 2 slow of 4: trips
     (0, WINDOW, "status", []),
+    (11, WINDOW, "acquire", []),  # half-open, permit 7
+    (0, WINDOW, "record", ["gen", 7, SUCCESS, 0.9, ""]),  # a slow probe reopens it
     (0, TIMED, "admin", [0]),
     (0, TIMED, "record", ["gen", 0, FAILURE, 0.1, "Boom"]),
     (4, TIMED, "record", ["gen", 0, FAILURE, 0.1, "Boom"]),
