@@ -1,8 +1,8 @@
-"""``python -m resilience``: print the version and check the configured backend.
+"""``python -m resilience``: check the configured backend, then run the demo on it.
 
 ``--backend URL`` points it at another backend (default ``memory://``, or the
-``RESILIENCE_BACKEND`` environment variable). The exit status is 0 when the backend answered a
-script round trip, 1 when it did not, 2 for a bad URL.
+``RESILIENCE_BACKEND`` environment variable); ``--check`` only checks the backend. The exit
+status is 0 when all went well, 1 when the backend did not answer, 2 for a bad URL.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import os
 import sys
 import time
 
+import anyio
+
 from . import __version__, backend_from_url
 from ._backends._scripts import SERVER_TIME
+from ._demo import run_demo
 from ._exceptions import BackendError, ConfigurationError
 
 
@@ -25,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("RESILIENCE_BACKEND", "memory://"),
         help="backend URL (memory://, redis://host:6379/0, redis+cluster://..., ...)",
     )
+    parser.add_argument("--check", action="store_true", help="check the backend, skip the demo")
     args = parser.parse_args(argv)
     print(f"resilience {__version__}")
     try:
@@ -38,12 +42,23 @@ def main(argv: list[str] | None = None) -> int:
         latency = time.perf_counter() - start
     except BackendError as error:
         print(f"backend: {backend.url} is unavailable: {error}", file=sys.stderr)
-        return 1
-    finally:
         backend.close()
+        return 1
     kind = "in-process" if backend.is_local else "shared"
     print(f"backend: {backend.url} ({kind}) ok, script round trip {latency * 1e3:.2f} ms")
     print(f"backend clock: {server_time:.6f} s")
+    if args.check:
+        backend.close()
+        return 0
+    print()
+
+    async def demo() -> None:
+        try:
+            await run_demo(backend)
+        finally:
+            await backend.aclose()
+
+    anyio.run(demo)
     return 0
 
 
