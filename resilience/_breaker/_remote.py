@@ -131,6 +131,12 @@ class RemoteEngine:
             if gen > view.gen or view.st == UNKNOWN:
                 old = view.last if view.last >= 0 else reply[1]
                 newer = gen > view.gen
+                via = reply[1]  # the state this step changed from, if it changed one
+                if via >= 0 and old >= 0 and via != old and gen == view.gen + 2:
+                    # One transition made elsewhere was missed, and this step made the next:
+                    # both are known, so report both, in order.
+                    self.emitter.pending.append(change_event(self.name, old, via))
+                    old = via
                 _publish_view(view, state, gen)
                 if newer and old >= 0 and old != state:
                     self.emitter.pending.append(change_event(self.name, old, state))

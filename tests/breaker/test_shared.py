@@ -178,3 +178,24 @@ def test_lock_free_reader_never_pairs_a_new_generation_with_an_old_state(
     # One state per generation: a reader never saw a new generation with the previous state.
     assert states == {closed_gen + 1: {1}, closed_gen + 2: {2}, closed_gen + 3: {0}}
     br.close()
+
+
+def test_a_missed_transition_is_reported_before_the_next(pair: tuple[Backend, Backend]) -> None:
+    name = fresh_name()
+    a = CircuitBreaker(name, backend=pair[0], failure_threshold=1, recovery_timeout=5.0)
+    b = CircuitBreaker(name, backend=pair[1], failure_threshold=1, recovery_timeout=5.0)
+    changes: list[tuple[CircuitState | None, CircuitState | None]] = []
+    a.add_listener(
+        lambda e: changes.append((e.old_state, e.new_state)), BreakerEventType.STATE_CHANGE
+    )
+    succeed(a)
+    engine: Any = a._engine
+    engine._subscription.close()  # a misses what is published from now on
+    fail(b)  # CLOSED -> OPEN, made by b
+    pair[0].advance_clock(6)  # type: ignore[attr-defined]
+    engine.view.confirmed -= 2  # a's closed view is no longer trusted: it asks first
+    succeed(a)  # a's acquire turns it HALF_OPEN (two generations on), its record closes it
+    C, OP, H = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+    assert changes == [(C, OP), (OP, H), (H, C)]
+    a.close()
+    b.close()
