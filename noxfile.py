@@ -26,7 +26,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
     session.install(*group("lint"))
-    paths = ["resilience", "tests", "benchmarks", "noxfile.py"]
+    paths = ["resilience", "tests", "benchmarks", "examples", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
