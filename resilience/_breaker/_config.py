@@ -141,7 +141,13 @@ def params_of(config: BreakerConfig) -> _core.Params:
         kind=_KINDS[config.window],
         threshold=config.failure_threshold,
         size=float(config.window_size if config.window == "count" else config.window_duration),
-        min_calls=config.minimum_calls,
+        # A count window never holds more than window_size calls: a larger minimum would
+        # mean it can never trip (Resilience4j caps it the same way).
+        min_calls=(
+            min(config.minimum_calls, config.window_size)
+            if config.window == "count"
+            else config.minimum_calls
+        ),
         rate=config.failure_rate_threshold,
         slow=config.slow_call_duration or 0.0,
         slow_rate=config.slow_call_rate_threshold,

@@ -32,6 +32,15 @@ def test_count_window_minimum_calls(make_sync: Make) -> None:
     assert state(br) is CircuitState.OPEN
 
 
+def test_count_window_smaller_than_minimum_calls_still_trips(make_sync: Make) -> None:
+    br = make_sync(window="count", window_size=4, failure_rate_threshold=0.5)  # minimum_calls 10
+    fail(br, 2)
+    succeed(br)
+    assert state(br) is CircuitState.CLOSED
+    succeed(br)  # four calls fill the window: 2 / 4
+    assert state(br) is CircuitState.OPEN
+
+
 def test_count_window_slides(make_sync: Make) -> None:
     br = make_sync(window="count", window_size=4, minimum_calls=4, failure_rate_threshold=0.5)
     fail(br)
