@@ -179,7 +179,8 @@ class MemoryEngine:
         with self.lock:
             self._flush(now)
             old = _core.admin(self.st, now, op)
-            self.emitter.pending.append(change_event(self.name, old, self.st.st))
+            if old != self.st.st:  # reset() of a closed breaker is no state change
+                self.emitter.pending.append(change_event(self.name, old, self.st.st))
             self._refast()
             return state_reply(self.st, now, 0, old)
 

@@ -152,3 +152,17 @@ def test_listeners_at_construction_preset_backend_and_repr(sync_backend: Backend
     assert (events[-1].old_state, events[-1].new_state) == (C, OP)
     assert repr(br) == f"CircuitBreaker({br.name!r}, state=open, backend={sync_backend.url})"
     br.close()
+
+
+def test_repeated_operator_actions_are_no_state_change(make_sync: Make) -> None:
+    br = make_sync(failure_threshold=1)
+    changes: list[tuple[CircuitState | None, CircuitState | None]] = []
+    br.add_listener(
+        lambda e: changes.append((e.old_state, e.new_state)), BreakerEventType.STATE_CHANGE
+    )
+    br.reset()  # already closed
+    br.force_open()
+    br.force_open()
+    br.reset()
+    F = CircuitState.FORCED_OPEN
+    assert changes == [(C, F), (F, C)]
