@@ -41,6 +41,7 @@ __all__ = ["RateLimiter"]
 logger = logging.getLogger("resilience.ratelimit")
 
 _KIND = "ratelimit"
+_new = object.__new__
 _CODES = {
     RateLimitAlgorithm.TOKEN_BUCKET: "tb",
     RateLimitAlgorithm.GCRA: "gcra",
@@ -245,7 +246,12 @@ class RateLimiter(LimiterFrontDoors):
             self._allowed += 1
         else:
             self._rejected[reply[1] - 1] += 1
-        return RateLimitResult(reply, self.limits, key)
+        # RateLimitResult(reply, self.limits, key) without the __init__ call (hot path).
+        result = _new(RateLimitResult)
+        result._reply = reply
+        result._policies = self.limits
+        result.key = key
+        return result
 
     async def hit(self, key: KeyArg, cost: int = 1) -> RateLimitResult:
         """Decide one hit of ``cost`` for ``key`` now; never waits.
@@ -288,7 +294,12 @@ class RateLimiter(LimiterFrontDoors):
             self._allowed += 1
         else:
             self._rejected[reply[1] - 1] += 1
-        return RateLimitResult(reply, self.limits, key)
+        # RateLimitResult(reply, self.limits, key) without the __init__ call (hot path).
+        result = _new(RateLimitResult)
+        result._reply = reply
+        result._policies = self.limits
+        result.key = key
+        return result
 
     def _peek_args(self, cost: int) -> tuple[Any, ...] | RateLimitResult:
         return self._peek1 if cost == 1 else self._args(cost, 1)
