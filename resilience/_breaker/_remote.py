@@ -171,6 +171,8 @@ class RemoteEngine:
                 return
             self.degraded = degraded
             if degraded:
+                if self.runner.policy is FailurePolicy.LOCAL:
+                    self._seed_local()
                 self.fallback = View()
                 self.view = self.fallback
                 self.last_error = error
@@ -190,6 +192,17 @@ class RemoteEngine:
             )
         else:
             logger.warning("breaker %r: backend %s is back", self.name, self.backend.url)
+
+    def _seed_local(self) -> None:
+        # Under the lock: the local fallback goes on from the last shared state known here, so
+        # an outage does not reopen the gate of a breaker the fleet had opened.
+        reply, age = self._latest(self.remote)
+        if reply is None:
+            return
+        opened_age = reply[15] + age if reply[15] >= 0 else -1.0
+        retry = max(reply[4] - age, 0.0)
+        args = ["seed", *self.head, reply[2], repr(retry), reply[11], repr(opened_age)]
+        self.runner.local.run_sync(STEP, self.keys, args)
 
     def _succeeded(self, reply: Reply) -> Reply:
         self.runner.degraded = False
@@ -356,17 +369,23 @@ class RemoteEngine:
         """The last reply known here, its age in seconds, and whether degraded."""
         with self.lock:
             view = self.view
-            reply, at = view.reply, view.at
-            if reply is not None and reply[3] < view.gen:
-                # A transition message is newer than the last reply: its state wins.
-                now = time.monotonic()
-                retry = max(view.retry_at - now, 0.0) + (now - at)
-                reply = (*reply[:2], view.last, view.gen, retry, *reply[5:])
+            reply, age = self._latest(view)
         if reply is None:
             blank = state_reply(_core.State(0.0), 0.0, 0, _core.NO_CHANGE)
             reply = (*blank[:2], max(view.last, 0), view.gen, *blank[4:])
             return reply, 0.0, self.degraded
-        return reply, time.monotonic() - at, self.degraded
+        return reply, age, self.degraded
+
+    @staticmethod
+    def _latest(view: View) -> tuple[Reply | None, float]:
+        # Under the lock: the view's last reply and its age in seconds.
+        reply, at = view.reply, view.at
+        now = time.monotonic()
+        if reply is not None and reply[3] < view.gen:
+            # A transition message is newer than the last reply: its state wins.
+            retry = max(view.retry_at - now, 0.0) + (now - at)
+            reply = (*reply[:2], view.last, view.gen, retry, *reply[5:])
+        return reply, now - at
 
     def close(self) -> None:
         """Stop listening to transitions and to the backend's status; idempotent."""

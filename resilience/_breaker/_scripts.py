@@ -107,6 +107,28 @@ def transition_message(st: State, now: float) -> bytes:
     return f"{st.gen}:{st.st}:{_core.retry_after(st, now)!r}".encode()
 
 
+def _seeded(old: State, now: float, args: Sequence[Any]) -> State:
+    """A state that goes on from a shared one known elsewhere (state, retry, cf, opened age).
+
+    Only the ``local`` failure policy runs this step, on its in-process fallback, when the
+    shared backend fails: an open breaker stays open for the rest of its open time (a
+    half-open one lets a local probe through at once), a forced or disabled one stays so, and a
+    closed one keeps its consecutive failures. The generation keeps growing.
+    """
+    state, retry, cf, opened_age = int(args[0]), float(args[1]), int(args[2]), float(args[3])
+    st = State(now)
+    st.gen = max(st.gen, old.gen + 1)
+    st.cf = cf
+    if state in (_core.OPEN, _core.HALF_OPEN):
+        st.st = _core.OPEN
+        st.ou = now + retry if state == _core.OPEN else now
+        st.oa = now - opened_age if opened_age >= 0 else now
+    elif state in (FORCED_OPEN, DISABLED):
+        st.st = state
+        st.oa = now - opened_age if opened_age >= 0 else -1.0
+    return st
+
+
 def _step(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply:
     now = store.now
     p = Params.from_args(args[1 : 1 + Params.COUNT])
@@ -135,6 +157,8 @@ def _step(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply
         )
     elif step == "admin":
         old = _core.admin(st, now, int(args[_EXTRA]))
+    elif step == "seed":
+        st = _seeded(st, now, args[_EXTRA:])
     if step != "status":
         if st.st == FORCED_OPEN or st.st == DISABLED:
             store.set(keys[0], st, math.inf)
@@ -146,5 +170,7 @@ def _step(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply
 
 
 #: Every step: ``[step, *params, channel, *step_args]`` where step is ``acquire``, ``record``
-#: (gen, permit, outcome, duration, failure type), ``admin`` (op) or ``status``.
+#: (gen, permit, outcome, duration, failure type), ``admin`` (op) or ``status``; and, on the
+#: ``local`` policy's in-process fallback only (never sent to Redis), ``seed`` (state,
+#: retry after, consecutive failures, opened age).
 STEP = Script("breaker_step", _step, decode)

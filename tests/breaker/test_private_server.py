@@ -85,7 +85,9 @@ def test_local_policy_keeps_protecting(
     with caplog.at_level(logging.WARNING, logger="resilience"):
         succeed(br)  # the backend fails: the local state takes over
         assert br.stats().degraded
-        fail(br, 3)  # local failures trip the local state
+        # It goes on from the shared state (one failure in a row); the success that found the
+        # outage was admitted under the shared generation, so it is stale locally.
+        fail(br, 2)  # local failures trip the local state
         assert state(br) is CircuitState.OPEN
         with pytest.raises(CircuitOpenError):
             br.call(lambda: None)
@@ -106,6 +108,20 @@ def test_local_policy_keeps_protecting(
     assert BreakerEventType.RECOVERED in [e.type for e in events]
     assert state(br) is CircuitState.CLOSED  # the server's state (a fresh one after the crash)
     succeed(br)
+    br.close()
+    backend.close()
+
+
+def test_local_policy_goes_on_from_the_shared_state(redis_server: RedisServer) -> None:
+    backend = _down_backend(redis_server)
+    br = CircuitBreaker(fresh_name(), backend=backend, failure_threshold=2, recovery_timeout=30.0)
+    fail(br, 2)
+    assert state(br) is CircuitState.OPEN
+    redis_server.kill()
+    with pytest.raises(CircuitOpenError) as info:
+        br.call(lambda: None)  # the shared breaker was open: the local one is too
+    assert br.stats().degraded
+    assert 25.0 < info.value.retry_after <= 30.0
     br.close()
     backend.close()
 
