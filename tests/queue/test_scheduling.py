@@ -341,7 +341,7 @@ async def test_timeouts_fire_by_themselves(backend: Backend, make_queue: MakeQue
         with pytest.raises(QueueTimeout):
             async with queue.slot(priority="HIGH", timeout=0.2):
                 pass
-        assert 0.15 < time.monotonic() - started < 3.0
+        assert 0.15 < time.monotonic() - started < 10.0
         holder.leave.set()
         await until(lambda: patient.entered, "the patient waiter")
         patient.leave.set()
