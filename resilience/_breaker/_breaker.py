@@ -231,9 +231,11 @@ class CircuitBreaker:
         ftype = ""
         if outcome == _FAILURE:
             ftype = "failure_result" if exc is None else type(exc).__name__
-        await engine.finish(gen, permit, outcome, duration, ftype)
-        if self._emitter.pending:
-            self._emitter.drain()
+        try:
+            await engine.finish(gen, permit, outcome, duration, ftype)
+        finally:  # a probe's record re-raises an asyncio cancellation after it landed
+            if self._emitter.pending:
+                self._emitter.drain()
 
     def _rejected(self, error: CircuitOpenError) -> None:
         if self._emitter.listeners:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from resilience import Backend, CircuitBreaker, CircuitState
+from resilience import Backend, BreakerEventType, CircuitBreaker, CircuitState
 from tests.conftest import REDIS_BACKENDS, TestClock
 
 from .conftest import Boom, Make, aboom, aok
@@ -46,8 +46,8 @@ def slow_step(
     monkeypatch.setattr(backend, "run", run)
 
 
-async def half_open(make: Make, clock: TestClock) -> CircuitBreaker:
-    br = make(failure_threshold=1, recovery_timeout=10.0, half_open_max_calls=1)
+async def half_open(make: Make, clock: TestClock, **options: Any) -> CircuitBreaker:
+    br = make(failure_threshold=1, recovery_timeout=10.0, half_open_max_calls=1, **options)
     with pytest.raises(Boom):
         await br.acall(aboom)
     clock.advance(11)
@@ -72,9 +72,29 @@ async def test_cancelled_probe_record_still_lands(
     make: Make, clock: TestClock, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     br = await half_open(make, clock)
+    changes: list[tuple[CircuitState | None, CircuitState | None]] = []
+    br.add_listener(
+        lambda e: changes.append((e.old_state, e.new_state)), BreakerEventType.STATE_CHANGE
+    )
     slow_step(monkeypatch, backend, "record", before=True)  # cancelled before the script runs
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(br.acall(aok), 0.03)
     monkeypatch.undo()
+    # Delivered before the cancellation went on (the record's reply closed the breaker).
+    assert changes[-1] == (CircuitState.HALF_OPEN, CircuitState.CLOSED)
     stats = await br.arefresh()
     assert (stats.state, stats.successes) == (CircuitState.CLOSED, 1)  # the probe's success
+
+
+async def test_cancelled_probe_record_still_delivers_its_event(
+    make: Make, clock: TestClock, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    br = await half_open(make, clock, success_threshold=2)  # one success changes no state
+    kinds: list[BreakerEventType] = []
+    br.add_listener(lambda e: kinds.append(e.type))
+    slow_step(monkeypatch, backend, "record", before=True)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(br.acall(aok), 0.03)
+    monkeypatch.undo()
+    # The probe's SUCCESS is delivered before the cancellation goes on.
+    assert kinds == [BreakerEventType.STATE_CHANGE, BreakerEventType.SUCCESS]
