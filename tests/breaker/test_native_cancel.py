@@ -1,4 +1,5 @@
-"""Behaviour 4 on asyncio's own cancellation (``wait_for``), which goes through anyio's shield.
+"""Behaviour 4 on asyncio's own cancellation (``task.cancel()``, ``wait_for``), which anyio's
+shield does not stop.
 
 A cancellation landing in an admission or a probe's record round trip must neither leak the
 probe permit (a wedge for ``probe_lease`` seconds) nor lose the probe's outcome.
@@ -31,19 +32,37 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 
 def slow_step(
     monkeypatch: pytest.MonkeyPatch, backend: Backend, step: str, *, before: bool
-) -> None:
-    """Delay one step's round trip by 100 ms, before the script runs or after it ran."""
+) -> asyncio.Event:
+    """Hold one step's round trip for 100 ms, before its script runs or after it ran.
+
+    The returned event is set when the hold begins: the moment to cancel the caller.
+    """
     real = backend.run
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        holding.set()
+        await asyncio.sleep(0.1)
 
     async def run(script: Any, keys: Any, args: Any) -> Any:
         if args[0] == step and before:
-            await asyncio.sleep(0.1)
+            await hold()
         reply = await real(script, keys, args)
         if args[0] == step and not before:
-            await asyncio.sleep(0.1)
+            await hold()
         return reply
 
     monkeypatch.setattr(backend, "run", run)
+    return holding
+
+
+async def cancel_when(holding: asyncio.Event, call: Any) -> None:
+    """Run ``call`` in a task and cancel it natively (``task.cancel()``) once ``holding``."""
+    task = asyncio.ensure_future(call)
+    await holding.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def half_open(make: Make, clock: TestClock, **options: Any) -> CircuitBreaker:
@@ -58,9 +77,9 @@ async def test_cancelled_admission_gives_the_granted_permit_back(
     make: Make, clock: TestClock, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     br = await half_open(make, clock)
-    slow_step(monkeypatch, backend, "acquire", before=False)  # the script grants the permit
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(br.acall(aok), 0.03)  # ...and the caller is cancelled meanwhile
+    holding = slow_step(monkeypatch, backend, "acquire", before=False)
+    # The script granted the permit, and the caller is cancelled before the reply is in.
+    await cancel_when(holding, br.acall(aok))
     monkeypatch.undo()
     stats = await br.arefresh()
     assert (stats.state, stats.half_open_in_flight) == (CircuitState.HALF_OPEN, 0)
@@ -76,9 +95,8 @@ async def test_cancelled_probe_record_still_lands(
     br.add_listener(
         lambda e: changes.append((e.old_state, e.new_state)), BreakerEventType.STATE_CHANGE
     )
-    slow_step(monkeypatch, backend, "record", before=True)  # cancelled before the script runs
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(br.acall(aok), 0.03)
+    holding = slow_step(monkeypatch, backend, "record", before=True)
+    await cancel_when(holding, br.acall(aok))  # cancelled before the record's script runs
     monkeypatch.undo()
     # Delivered before the cancellation went on (the record's reply closed the breaker).
     assert changes[-1] == (CircuitState.HALF_OPEN, CircuitState.CLOSED)
@@ -92,9 +110,8 @@ async def test_cancelled_probe_record_still_delivers_its_event(
     br = await half_open(make, clock, success_threshold=2)  # one success changes no state
     kinds: list[BreakerEventType] = []
     br.add_listener(lambda e: kinds.append(e.type))
-    slow_step(monkeypatch, backend, "record", before=True)
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(br.acall(aok), 0.03)
+    holding = slow_step(monkeypatch, backend, "record", before=True)
+    await cancel_when(holding, br.acall(aok))
     monkeypatch.undo()
     # The probe's SUCCESS is delivered before the cancellation goes on.
     assert kinds == [BreakerEventType.STATE_CHANGE, BreakerEventType.SUCCESS]
