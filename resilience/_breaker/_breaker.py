@@ -294,7 +294,8 @@ class CircuitBreaker:
                 f"{getattr(fn, '__qualname__', fn)!r} is a generator function: a circuit breaker "
                 "cannot protect its iteration as a decorator; use `with breaker:` inside it"
             )
-        if inspect.iscoroutinefunction(fn):
+        call = None if inspect.isroutine(fn) else type(fn).__call__  # ``async def __call__``
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call):
             return self._wrap_async(fn)
         return self._wrap_sync(fn)
 

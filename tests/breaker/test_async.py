@@ -259,3 +259,17 @@ async def test_async_fallbacks(make: Make) -> None:
     assert await b(2) == "cached 2"
     assert await c(3) == "async cached 3"
     assert value.stats().rejected == 1
+
+
+async def test_decorating_an_object_with_async_call(make: Make) -> None:
+    br = make(failure_threshold=1)
+
+    class Client:
+        async def __call__(self) -> None:
+            await anyio.sleep(0.001)
+            raise Boom("down")
+
+    protected = br(Client())
+    with pytest.raises(Boom):
+        await protected()
+    assert state(br) is CircuitState.OPEN  # the failure was awaited, not a coroutine's creation
