@@ -63,20 +63,29 @@ async def _priority_queue(backend: Backend, tag: str, say: Callable[[str], None]
         async with queue.slot(priority=priority):
             order.append(label)
 
+    async def until(condition: Callable[[], bool]) -> None:
+        # stats() is a snapshot with no change notification: poll it, bounded
+        with anyio.fail_after(10):
+            while not condition():  # noqa: ASYNC110
+                await anyio.sleep(0.005)
+
     async with anyio.create_task_group() as group:
         group.start_soon(hold)
         group.start_soon(hold)
-        await anyio.sleep(0.05)
-        for label, priority in [
-            ("batch-1", Priority.BATCH),
-            ("low-1", Priority.LOW),
-            ("critical-1", Priority.CRITICAL),
-            ("normal-1", Priority.NORMAL),
-            ("critical-2", Priority.CRITICAL),
-            ("high-1", Priority.HIGH),
-        ]:
+        await until(lambda: queue.stats().active == 2)
+        for count, (label, priority) in enumerate(
+            [
+                ("batch-1", Priority.BATCH),
+                ("low-1", Priority.LOW),
+                ("critical-1", Priority.CRITICAL),
+                ("normal-1", Priority.NORMAL),
+                ("critical-2", Priority.CRITICAL),
+                ("high-1", Priority.HIGH),
+            ],
+            start=1,
+        ):
             group.start_soon(request, label, priority)
-            await anyio.sleep(0.01)
+            await until(lambda count=count: queue.stats().queued_total == count)
         release.set()
     say("   served in order: " + " → ".join(order))
     stats = queue.stats()
