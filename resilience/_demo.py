@@ -8,6 +8,7 @@ Instance names carry the process id, so runs against a shared Redis never see ea
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
@@ -49,6 +50,10 @@ async def _rate_limit(backend: Backend, tag: str, say: Callable[[str], None]) ->
     say(f"   stats: allowed={policy.allowed} rejected={policy.rejected}")
 
 
+def _queued(queue: PriorityQueue, count: int) -> bool:
+    return queue.stats().queued_total == count
+
+
 async def _priority_queue(backend: Backend, tag: str, say: Callable[[str], None]) -> None:
     say("2. Priority queue: 2 slots, 6 waiting requests of mixed priority")
     queue = PriorityQueue(f"demo-db-{tag}", max_concurrent=2, max_queue_size=20, backend=backend)
@@ -85,7 +90,7 @@ async def _priority_queue(backend: Backend, tag: str, say: Callable[[str], None]
             start=1,
         ):
             group.start_soon(request, label, priority)
-            await until(lambda count=count: queue.stats().queued_total == count)
+            await until(functools.partial(_queued, queue, count))
         release.set()
     say("   served in order: " + " → ".join(order))
     stats = queue.stats()
