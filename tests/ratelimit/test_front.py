@@ -130,3 +130,31 @@ async def test_decorator_waits_with_timeout(anyio_backend: str) -> None:
     for _ in range(22):
         await work()
     assert 0.05 < time.monotonic() - start < 1.0
+
+
+def test_sync_decorator_waits_with_timeout(request: pytest.FixtureRequest) -> None:
+    limiter = RateLimiter(
+        "20/second", backend=make_backend("memory", request, clock=time.monotonic)
+    )
+
+    @limiter.limit(key="k", timeout=1.0)
+    def work() -> int:
+        return 1
+
+    start = time.monotonic()
+    assert sum(work() for _ in range(22)) == 22
+    assert 0.05 < time.monotonic() - start < 1.0
+
+
+async def test_usage_and_headers(backend: Backend) -> None:
+    limiter = RateLimiter(["3 per 10 seconds", "10 per 100 seconds"], backend=backend)
+    await limiter.hit("k", cost=2)
+    usage = await limiter.usage("k")
+    assert [(u.capacity, u.used, u.remaining) for u in usage.policies] == [(3, 2, 1), (10, 2, 8)]
+    result = await limiter.hit("k")
+    assert result.headers() == {
+        "X-RateLimit-Limit": "3",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "10",
+    }
+    assert "allowed=True" in repr(result)
