@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,7 +61,7 @@ class _Config(BaseModel):
 
     algorithm: RateLimitAlgorithm = RateLimitAlgorithm.TOKEN_BUCKET
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    on_backend_failure: FailurePolicy = FailurePolicy.FAIL_OPEN
+    failure_policy: FailurePolicy = FailurePolicy.FAIL_OPEN
     key_cache_size: int = Field(32_768, ge=0, le=10_000_000)
 
 
@@ -90,7 +91,7 @@ class RateLimiter(LimiterFrontDoors):
     name (``token_bucket`` by default). ``backend`` is a :class:`~resilience.Backend`, a URL, or
     ``None`` for the process-wide memory backend. ``name`` names the limiter's keys and is the
     Redis Cluster hash tag (limiters with the same name, algorithm and limits share state; the
-    default name is derived from the algorithm and limits). ``on_backend_failure`` is what to
+    default name is derived from the algorithm and limits). ``failure_policy`` is what to
     do when the backend cannot answer: ``fail_open`` (default: admit, count, log a warning),
     ``fail_closed`` (refuse) or ``local`` (decide with in-process state until it is back).
 
@@ -106,14 +107,14 @@ class RateLimiter(LimiterFrontDoors):
         algorithm: RateLimitAlgorithm | str = RateLimitAlgorithm.TOKEN_BUCKET,
         backend: Backend | str | None = None,
         name: str | None = None,
-        on_backend_failure: FailurePolicy | str = FailurePolicy.FAIL_OPEN,
+        failure_policy: FailurePolicy | str = FailurePolicy.FAIL_OPEN,
         key_cache_size: int = 32_768,
     ) -> None:
         try:
             config = _Config(
                 algorithm=algorithm,  # type: ignore[arg-type]
                 name=name,
-                on_backend_failure=on_backend_failure,  # type: ignore[arg-type]
+                failure_policy=failure_policy,  # type: ignore[arg-type]
                 key_cache_size=key_cache_size,
             )
         except ValidationError as error:
@@ -122,7 +123,7 @@ class RateLimiter(LimiterFrontDoors):
         #: The policies, in the order given.
         self.limits: tuple[RateLimit, ...] = parse_limits(limits, self.algorithm)
         self.backend = resolve_backend(backend)
-        self.on_backend_failure = config.on_backend_failure
+        self.failure_policy = config.failure_policy
         code = _CODES[self.algorithm]
         spec = ";".join(f"{p.rate}/{p.period:g}/{p.capacity}" for p in self.limits)
         self.name = config.name or f"{code}:{spec}"
@@ -130,14 +131,18 @@ class RateLimiter(LimiterFrontDoors):
         self._key_head = self.backend.key(_KIND, self.name)
         self._script = SCRIPTS[self.algorithm]
         self._core = self._script.memory
-        self._runner = PolicyRunner(self.backend, self.on_backend_failure)
-        self._direct = self.on_backend_failure is not FailurePolicy.LOCAL
+        self._runner = PolicyRunner(self.backend, self.failure_policy)
+        self._direct = self.failure_policy is not FailurePolicy.LOCAL
         self._backend_run = self.backend.run
         self._backend_run_sync = self.backend.run_sync
         self._fast: MemoryBackend | None = None
+        #: Guards the counters. On the memory fast path it is the backend's own lock, already
+        #: held for the decision, so counting costs nothing extra there.
+        self._count_lock = threading.Lock()
         if type(self.backend) is MemoryBackend:
             # Memory fast path: the backend's lock, clock and store, used as run_sync does.
             self._fast = self.backend
+            self._count_lock = self.backend._lock
             self._lock_acquire = self.backend._lock.acquire
             self._lock_release = self.backend._lock.release
             self._clock = self.backend.clock
@@ -220,7 +225,8 @@ class RateLimiter(LimiterFrontDoors):
             args = self._args(cost, 0)
             if isinstance(args, RateLimitResult):
                 args.key = key
-                self._rejected[args._reply[1] - 1] += 1
+                with self._count_lock:
+                    self._rejected[args._reply[1] - 1] += 1
                 return args
         fast = self._fast
         if fast is not None:
@@ -230,8 +236,17 @@ class RateLimiter(LimiterFrontDoors):
                 store = fast._store
                 store.now = self._clock()
                 reply = self._core(store, keys, args)
+                if reply[0] == 1:
+                    self._allowed += 1
+                else:
+                    self._rejected[reply[1] - 1] += 1
             finally:
                 self._lock_release()
+            result = _new(RateLimitResult)
+            result._reply = reply
+            result._policies = self.limits
+            result.key = key
+            return result
         else:
             try:
                 if self._direct:  # fail_open / fail_closed: no fallback to run
@@ -242,10 +257,11 @@ class RateLimiter(LimiterFrontDoors):
                 return self._failed(key, error)
             if self._outage or not self._direct:
                 self._transition()
-        if reply[0] == 1:
-            self._allowed += 1
-        else:
-            self._rejected[reply[1] - 1] += 1
+        with self._count_lock:
+            if reply[0] == 1:
+                self._allowed += 1
+            else:
+                self._rejected[reply[1] - 1] += 1
         # RateLimitResult(reply, self.limits, key) without the __init__ call (hot path).
         result = _new(RateLimitResult)
         result._reply = reply
@@ -268,7 +284,8 @@ class RateLimiter(LimiterFrontDoors):
             args = self._args(cost, 0)
             if isinstance(args, RateLimitResult):
                 args.key = key
-                self._rejected[args._reply[1] - 1] += 1
+                with self._count_lock:
+                    self._rejected[args._reply[1] - 1] += 1
                 return args
         fast = self._fast
         if fast is not None:
@@ -278,8 +295,17 @@ class RateLimiter(LimiterFrontDoors):
                 store = fast._store
                 store.now = self._clock()
                 reply = self._core(store, keys, args)
+                if reply[0] == 1:
+                    self._allowed += 1
+                else:
+                    self._rejected[reply[1] - 1] += 1
             finally:
                 self._lock_release()
+            result = _new(RateLimitResult)
+            result._reply = reply
+            result._policies = self.limits
+            result.key = key
+            return result
         else:
             try:
                 if self._direct:  # fail_open / fail_closed: no fallback to run
@@ -290,10 +316,11 @@ class RateLimiter(LimiterFrontDoors):
                 return self._failed(key, error)
             if self._outage or not self._direct:
                 self._transition()
-        if reply[0] == 1:
-            self._allowed += 1
-        else:
-            self._rejected[reply[1] - 1] += 1
+        with self._count_lock:
+            if reply[0] == 1:
+                self._allowed += 1
+            else:
+                self._rejected[reply[1] - 1] += 1
         # RateLimitResult(reply, self.limits, key) without the __init__ call (hot path).
         result = _new(RateLimitResult)
         result._reply = reply
@@ -349,7 +376,8 @@ class RateLimiter(LimiterFrontDoors):
     # -- failures ----------------------------------------------------------------------------
 
     def _failed(self, key: KeyArg, error: BackendError, *, count: bool = True) -> RateLimitResult:
-        self._failures += 1
+        with self._count_lock:
+            self._failures += 1
         if not self._outage:
             self._outage = True
             emit(self._listeners, RateLimitEvent(self.name, RateLimitEventType.DEGRADED, error))
@@ -359,18 +387,20 @@ class RateLimiter(LimiterFrontDoors):
                 self.backend.url,
                 error,
                 "admitting hits"
-                if self.on_backend_failure is FailurePolicy.FAIL_OPEN
+                if self.failure_policy is FailurePolicy.FAIL_OPEN
                 else "refusing hits",
             )
         capacity = self.limits[0].capacity
-        if self.on_backend_failure is FailurePolicy.FAIL_OPEN:
+        if self.failure_policy is FailurePolicy.FAIL_OPEN:
             if count:
-                self._allowed += 1
+                with self._count_lock:
+                    self._allowed += 1
             return RateLimitResult.explained(
                 (1, 1, capacity, 0.0, 0.0), self.limits, key, FAIL_OPEN_REASON
             )
         if count:
-            self._rejected[0] += 1
+            with self._count_lock:
+                self._rejected[0] += 1
         retry = max(self.backend.status.probe_interval, 0.001)
         return RateLimitResult.explained(
             (0, 1, 0, retry, retry), self.limits, key, FAIL_CLOSED_REASON
@@ -409,15 +439,16 @@ class RateLimiter(LimiterFrontDoors):
         """A frozen snapshot: allowed and refused per policy, backend failures, degraded.
 
         ``backend_failures`` counts decisions the backend could not take (fail_open and
-        fail_closed decisions, and ``local`` fallbacks). Counters are plain integers updated
-        without a lock: exact on one thread or event loop, approximate under heavy threading.
+        fail_closed decisions, and ``local`` fallbacks). Counters are exact under any mix of
+        threads and event loops: they change under a lock (on memory, the backend's lock that
+        the decision holds anyway).
         """
-        local = self._runner.fallbacks if self.on_backend_failure is FailurePolicy.LOCAL else 0
+        local = self._runner.fallbacks if self.failure_policy is FailurePolicy.LOCAL else 0
         return RateLimiterStats(
             name=self.name,
             algorithm=self.algorithm.value,
             backend=self.backend.url,
-            on_backend_failure=self.on_backend_failure.value,
+            failure_policy=self.failure_policy.value,
             policies=tuple(
                 PolicyStats(limit=str(p), allowed=self._allowed, rejected=r)
                 for p, r in zip(self.limits, self._rejected, strict=True)

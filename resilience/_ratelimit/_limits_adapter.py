@@ -10,6 +10,7 @@ on one key are checked, then consumed one by one (not one atomic step, unlike ou
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -93,6 +94,7 @@ class LimitsStorageLimiter(LimiterFrontDoors):
         self._items = [_item(p) for p in self.limits]
         self.name = name
         self._prefix = ("resilience", escape(name))
+        self._count_lock = threading.Lock()
         self._allowed = 0
         self._rejected = [0] * len(self.limits)
 
@@ -104,7 +106,8 @@ class LimitsStorageLimiter(LimiterFrontDoors):
         smallest = min(range(len(self.limits)), key=lambda i: self.limits[i].rate)
         policy = self.limits[smallest]
         if cost > policy.rate:
-            self._rejected[smallest] += 1
+            with self._count_lock:
+                self._rejected[smallest] += 1
             return RateLimitResult.explained(
                 (0, smallest + 1, policy.rate, 0.0, math.inf),
                 self.limits,
@@ -124,7 +127,13 @@ class LimitsStorageLimiter(LimiterFrontDoors):
         else:
             failing = [i for i, fit in enumerate(fits) if not fit] or [0]
             index = max(failing, key=lambda i: stats[i].reset_time)
-            wait = max(stats[index].reset_time - now, 0.0)
+            wait = stats[index].reset_time - now
+            if wait <= 0:
+                # limits' counter storages may report no future reset (a missing previous
+                # window reads as expired); a refused hit then waits at least until the
+                # current aligned window ends, when its count starts to fade.
+                period = self.limits[index].period
+                wait = period - (now % period)
         reply = (
             int(allowed),
             index + 1,
@@ -138,10 +147,11 @@ class LimitsStorageLimiter(LimiterFrontDoors):
         return (*self._prefix, escape(key))
 
     def _count(self, result: RateLimitResult) -> RateLimitResult:
-        if result.allowed:
-            self._allowed += 1
-        else:
-            self._rejected[result._reply[1] - 1] += 1
+        with self._count_lock:
+            if result.allowed:
+                self._allowed += 1
+            else:
+                self._rejected[result._reply[1] - 1] += 1
         return result
 
     def _decide_sync(self, key: KeyArg, cost: int, peek: bool) -> RateLimitResult:
@@ -222,7 +232,7 @@ class LimitsStorageLimiter(LimiterFrontDoors):
             name=self.name,
             algorithm=self.algorithm.value,
             backend=f"limits:{type(self.storage).__name__}",
-            on_backend_failure="raise",
+            failure_policy="raise",
             policies=tuple(
                 PolicyStats(limit=str(p), allowed=self._allowed, rejected=r)
                 for p, r in zip(self.limits, self._rejected, strict=True)

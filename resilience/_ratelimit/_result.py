@@ -151,7 +151,7 @@ class RateLimiterStats(BaseModel):
     name: str
     algorithm: str
     backend: str
-    on_backend_failure: str
+    failure_policy: str
     policies: tuple[PolicyStats, ...]
     allowed: int
     rejected: int

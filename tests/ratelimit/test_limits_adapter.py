@@ -107,3 +107,15 @@ def _half() -> Any:
     from resilience import RateLimit
 
     return RateLimit(rate=1, period=1.5)
+
+
+def test_a_refused_hit_never_reports_zero_retry_after() -> None:
+    """limits may report a reset that is not in the future; a refusal must still wait."""
+    import time
+    from types import SimpleNamespace
+
+    limiter = LimitsStorageLimiter("3 per 100 seconds", storage="memory://", name="stale")
+    stale = SimpleNamespace(reset_time=time.time() - 1, remaining=0)
+    refused = limiter._result("k", False, [stale], [False], 1)
+    assert not refused.allowed
+    assert 0 < refused.retry_after <= 100

@@ -42,8 +42,8 @@ def test_policy_models_validate() -> None:
         RateLimiter(RateLimit(rate=1, period=1, burst=2), algorithm="fixed_window")
     with pytest.raises(ConfigurationError, match="algorithm"):
         RateLimiter("1/second", algorithm="leaky")
-    with pytest.raises(ConfigurationError, match="on_backend_failure"):
-        RateLimiter("1/second", on_backend_failure="shrug")
+    with pytest.raises(ConfigurationError, match="failure_policy"):
+        RateLimiter("1/second", failure_policy="shrug")
     with pytest.raises(ConfigurationError, match="at least one"):
         RateLimiter([])
 

@@ -111,7 +111,7 @@ def test_fail_open_admits_counts_and_warns(
 @pytest.mark.redis
 def test_fail_closed_refuses(redis_server: RedisServer) -> None:
     backend = _down_backend(redis_server)
-    limiter = RateLimiter("100/minute", backend=backend, on_backend_failure="fail_closed")
+    limiter = RateLimiter("100/minute", backend=backend, failure_policy="fail_closed")
     assert limiter.hit_sync("k").allowed
     redis_server.kill()
     refused = limiter.hit_sync("k")
@@ -130,7 +130,7 @@ async def test_local_policy_keeps_limiting_in_process(
     redis_server: RedisServer, anyio_backend: str
 ) -> None:
     backend = _down_backend(redis_server)
-    limiter = RateLimiter("3/minute", backend=backend, on_backend_failure="local")
+    limiter = RateLimiter("3/minute", backend=backend, failure_policy="local")
     events: list[RateLimitEvent] = []
     limiter.add_listener(events.append)
     assert (await limiter.hit("k")).allowed
@@ -145,7 +145,7 @@ async def test_local_policy_keeps_limiting_in_process(
 
 
 def test_failure_policy_default_is_fail_open() -> None:
-    assert RateLimiter("1/second").stats().on_backend_failure == "fail_open"
+    assert RateLimiter("1/second").stats().failure_policy == "fail_open"
 
 
 def test_memory_backend_never_degrades(sync_backend: Backend, sync_clock: TestClock) -> None:
