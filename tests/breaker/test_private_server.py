@@ -97,7 +97,6 @@ def test_local_policy_keeps_protecting(
     assert degraded.error is not None
     assert "policy local applies" in caplog.text
     redis_server.start()
-    time.sleep(0.25)  # past the probe interval: the next call tries the server again
 
     def recovered() -> bool:
         with contextlib.suppress(CircuitOpenError):
@@ -149,7 +148,6 @@ def test_fail_closed_and_fail_open(redis_server: RedisServer) -> None:
             opened.call(_boom)
     assert ran == ["first"] + ["open"] * 3
     redis_server.start()
-    time.sleep(0.25)
     wait_until(lambda: _passes(closed))
     assert not closed.stats().degraded
     closed.close()

@@ -79,13 +79,17 @@ def test_slow_call_rate(make_sync: Make, sync_clock: TestClock) -> None:
         window="count",
         window_size=4,
         minimum_calls=4,
-        slow_call_duration=0.02,
+        slow_call_duration=0.2,
         slow_call_rate_threshold=0.5,
     )
 
     def slow() -> str:
-        sync_clock.advance(0.05)  # memory measures with the backend clock
-        time.sleep(0.05)  # Redis measures durations locally
+        sync_clock.advance(0.25)  # memory measures with the backend clock
+        if sync_clock.fake is None:
+            # Redis measures call durations with the local monotonic clock. The margins are
+            # wide: a slow call sleeps 0.25 s, a fast call must stay under 0.2 s even on a
+            # loaded machine.
+            time.sleep(0.25)
         return "slow"
 
     succeed(br)
