@@ -83,6 +83,8 @@ class RemoteGate:
         self._count = itertools.count()
         self._waiters: dict[str, _RemoteWaiter] = {}
         self._held: set[str] = set()
+        #: Tickets given up on while Redis did not answer: withdrawn / released by ``reap``.
+        self._orphans: set[str] = set()
         self._lock = threading.Lock()
         self._subscription: Subscription | None = None
         self._renewer: threading.Thread | None = None
@@ -110,12 +112,59 @@ class RemoteGate:
     async def _run(self, op: str, *args: Any) -> Reply:
         reply: Reply = await self.backend.run(GATE, self._keys, self._args(op, *args))
         self._ok(reply)
+        if self._orphans:
+            with anyio.CancelScope(shield=True):
+                await self._reap()
         return reply
 
     def _run_sync(self, op: str, *args: Any) -> Reply:
         reply: Reply = self.backend.run_sync(GATE, self._keys, self._args(op, *args))
         self._ok(reply)
+        if self._orphans:
+            self._reap_sync()
         return reply
+
+    def _orphan(self, ticket: str) -> None:
+        """Remember a ticket whose fate Redis may not know yet (a call failed around it).
+
+        It may still wait in the shared queue, or hold a slot granted to nobody; the next
+        exchange with Redis (any call of this process, at the latest the renewer's next tick)
+        withdraws or releases it, so the shared gate does not lose the slot for a whole lease.
+        """
+        with self._lock:
+            self._orphans.add(ticket)
+            self._start_renewer()
+
+    def _take_orphans(self) -> list[str]:
+        with self._lock:
+            orphans, self._orphans = list(self._orphans), set()
+        return orphans
+
+    def _keep_orphans(self, orphans: list[str]) -> None:
+        with self._lock:
+            self._orphans.update(orphans)
+
+    async def _reap(self) -> None:
+        orphans = self._take_orphans()
+        if not orphans:
+            return
+        try:
+            reply = await self.backend.run(GATE, self._keys, self._args("reap", more=orphans))
+        except BackendError:
+            self._keep_orphans(orphans)
+            return
+        self._ok(reply)
+
+    def _reap_sync(self) -> None:
+        orphans = self._take_orphans()
+        if not orphans:
+            return
+        try:
+            reply = self.backend.run_sync(GATE, self._keys, self._args("reap", more=orphans))
+        except BackendError:
+            self._keep_orphans(orphans)
+            return
+        self._ok(reply)
 
     def _ok(self, reply: Reply) -> None:
         last = self.last
@@ -166,18 +215,24 @@ class RemoteGate:
             counters = self.counters
             counters.granted += 1
             counters.record_wait(level, waited)
-            if self._renewer is None:
-                self._renewer = threading.Thread(
-                    target=self._renew_loop, name=f"resilience-queue-renew {ticket}", daemon=True
-                )
-                self._renewer.start()
+            self._start_renewer()
         return ticket
+
+    def _start_renewer(self) -> None:
+        """Start the lease renewer thread once (called under ``_lock``)."""
+        if self._renewer is None and not self._stop.is_set():
+            self._renewer = threading.Thread(
+                target=self._renew_loop, name=f"resilience-queue-renew {self._id}", daemon=True
+            )
+            self._renewer.start()
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.config.lease_ttl / 3):
             with self._lock:
                 tickets = list(self._held)
             if not tickets:
+                if self._orphans:
+                    self._reap_sync()
                 continue
             try:
                 reply = self._run_sync("renew", "", 0, 0.0, tickets)
@@ -255,6 +310,7 @@ class RemoteGate:
                             state = waiter.state or TIMED_OUT
             except BackendError as error:
                 self._waiters.pop(ticket, None)
+                self._orphan(ticket)  # it may still wait (or hold a slot) in Redis
                 self._fallback(error)
                 return await self._acquire_fallback(level, deadline)
         except BaseException:
@@ -269,6 +325,7 @@ class RemoteGate:
         try:
             await self._run("abandon", ticket)
         except BackendError as error:
+            self._orphan(ticket)
             self._failed(error)
 
     async def _acquire_fallback(self, level: int, deadline: float | None) -> Hold:
@@ -292,7 +349,8 @@ class RemoteGate:
         with anyio.CancelScope(shield=True):
             try:
                 await self._run("release", hold)
-            except BackendError as error:  # the lease runs out within lease_ttl
+            except BackendError as error:  # released at the next exchange, or by the lease
+                self._orphan(hold)
                 self._failed(error)
 
     def _count_outcome(self, outcome: int) -> None:
@@ -339,6 +397,7 @@ class RemoteGate:
                             state = waiter.state or TIMED_OUT
             except BackendError as error:
                 self._waiters.pop(ticket, None)
+                self._orphan(ticket)  # it may still wait (or hold a slot) in Redis
                 self._fallback(error)
                 if self.config.failure_policy is FailurePolicy.FAIL_OPEN:
                     return OPEN
@@ -352,6 +411,7 @@ class RemoteGate:
             try:
                 self._run_sync("abandon", ticket)
             except BackendError as error:
+                self._orphan(ticket)
                 self._failed(error)
             raise
         return self._finish(ticket, state, level, started)
@@ -369,6 +429,7 @@ class RemoteGate:
         try:
             self._run_sync("release", hold)
         except BackendError as error:
+            self._orphan(hold)
             self._failed(error)
 
     # -- operations ----------------------------------------------------------------------------

@@ -7,10 +7,11 @@
 --       5 limit (max_concurrent set by resize), 6..10 waiters of levels 0..4 (ZSET ticket -> seq)
 -- ARGV: 1 op, 2 channel, 3 settings "limit lease aging th0 th1 th2 th3 th4" (limit: the
 --       default, or the new one for resize; aging 0: off; th: admission thresholds of levels
---       0..4), 4 ticket, 5 level, 6 wait timeout (0: none), 7.. tickets (renew)
+--       0..4), 4 ticket, 5 level, 6 wait timeout (0: none), 7.. tickets (renew, reap)
 -- Reply: {status, active, limit, queued level 0..4, displaced ticket or '', server time}
 -- Messages on the channel: 'g <ticket>' granted, 't <ticket>' timed out, 'x <ticket>'
 -- displaced, 'c <ticket> ...' cleared.
+-- ops: acquire, release, check, cancel, abandon, reap, renew, clear, resize, pump.
 local H, INFO, DL, SEQ, LIM = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local op, channel = ARGV[1], ARGV[2]
 local settings = {}
@@ -169,6 +170,15 @@ elseif op == 'cancel' or op == 'abandon' then
     end
   else
     status = -1
+  end
+  pump()
+elseif op == 'reap' then
+  -- Tickets a process gave up on while Redis did not answer (ARGV[7..]): withdrawn if still
+  -- queued, released if granted meanwhile. Status: how many were found.
+  for i = 7, #ARGV do
+    if forget(ARGV[i]) or redis.call('ZREM', H, ARGV[i]) == 1 then
+      status = status + 1
+    end
   end
   pump()
 elseif op == 'renew' then

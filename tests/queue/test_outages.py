@@ -1,0 +1,82 @@
+"""Behaviour 10 in detail: a shared queue that loses Redis for a moment leaves nothing behind.
+
+These tests pause the private ``redis_server`` with ``CLIENT PAUSE ... WRITE``: the gate's
+scripts block (and time out on the client) while the server keeps its state, so a ticket the
+client gave up on is still there when the pause ends. ``CLIENT`` itself is not a write command,
+so the test's admin connection can unpause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import pytest
+import redis
+
+from resilience import Backend, PriorityQueue, backend_from_url
+from tests.conftest import unique_prefix
+from tests.queue.helpers import start_holder, start_waiter, until
+from tests.servers import RedisServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+MakeQueue = Callable[..., PriorityQueue]
+
+
+@pytest.fixture
+def admin(redis_server: RedisServer) -> Iterator[Any]:
+    """A plain client of the private server, for pausing and inspecting it."""
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.client_unpause()
+    client.close()
+
+
+def shared_state(client: Any, queue: PriorityQueue) -> tuple[int, int]:
+    """(holders, waiters) as stored in Redis, whatever this process believes."""
+    remote = queue._remote
+    assert remote is not None
+    keys = remote._keys
+    return int(client.zcard(keys[0])), sum(int(client.zcard(key)) for key in keys[5:])
+
+
+async def until_reachable(backend: Backend) -> None:
+    """Ping until the backend answers again (it records the success: calls go through)."""
+    for _ in range(200):
+        try:
+            await backend.ping()
+            return
+        except Exception:
+            await anyio.sleep(0.02)
+    raise AssertionError("the backend never came back")
+
+
+async def test_a_waiter_cut_off_mid_wait_leaves_no_ticket_behind(
+    redis_server: RedisServer, admin: Any, make_queue: MakeQueue
+) -> None:
+    # A waiter whose re-check fails moves to the local gate, but its ticket still waits in
+    # Redis. Left there, the next release would grant the slot to nobody and the global gate
+    # would lose it for a whole lease. The ticket is withdrawn at the next exchange instead.
+    backend = backend_from_url(
+        redis_server.url, timeout=0.3, probe_interval=0.1, prefix=unique_prefix()
+    )
+    try:
+        queue = make_queue(backend, max_concurrent=1, recheck_interval=0.05, lease_ttl=60.0)
+        log: list[str] = []
+        async with anyio.create_task_group() as group:
+            holder = await start_holder(group, queue, "NORMAL", log, "holder")
+            waiter = await start_waiter(group, queue, "NORMAL", log, "waiter")
+            assert shared_state(admin, queue) == (1, 1)
+            admin.client_pause(60_000, all=False)  # WRITE: the gate's scripts block
+            await until(lambda: waiter.entered, "the waiter to fall back to the local gate")
+            assert queue.stats().scope == "degraded"
+            admin.client_unpause()
+            await until_reachable(backend)
+            holder.leave.set()  # its release reaches Redis (and frees its slot)
+            await until(lambda: holder.done, "the holder to leave")
+            waiter.leave.set()
+        assert shared_state(admin, queue) == (0, 0)  # no slot granted to the gone waiter
+    finally:
+        await backend.aclose()
