@@ -21,6 +21,7 @@ so a retry exactly ``retry_after`` later is admitted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import floor
 from typing import Any
 
 from .._backends._memory import MemoryStore
@@ -157,7 +158,7 @@ def gcra(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply:
         new_tat = tat + cost * interval
         if now + EPS >= new_tat - tau:
             if peek:
-                rem = (tau - tat + now) / interval
+                rem = (tau - (tat - now)) / interval
                 return (1, 1, rem, tat - now, 0.0, rem)
             if state is None:
                 store.set(keys[0], [new_tat, now], 2 * ttl)
@@ -166,8 +167,8 @@ def gcra(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply:
                 if now - state[1] > ttl:
                     state[1] = now
                     store.touch(keys[0], 2 * ttl)
-            return (1, 1, (tau - new_tat + now) / interval, new_tat - now, 0.0)
-        rem = (tau - tat + now) / interval
+            return (1, 1, (tau - (new_tat - now)) / interval, new_tat - now, 0.0)
+        rem = (tau - (tat - now)) / interval
         if peek:
             return (0, 1, rem, tat - now, new_tat - tau - now, rem)
         return (0, 1, rem, tat - now, new_tat - tau - now)
@@ -219,7 +220,7 @@ def fixed_window(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
         # The key is written with ttl = period at the first hit of a window, so it outlives
         # the window without a TTL update on later hits.
         limit, period = args[4], args[5]
-        window = (now + EPS) // period
+        window = floor((now + EPS) / period)
         count = state[1] if state is not None and state[0] == window else 0
         reset_after = (window + 1) * period - now
         if count + cost <= limit:
@@ -244,7 +245,7 @@ def fixed_window(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
     new: list[float] = []
     for i in range(n):
         limit, period = args[4 + 2 * i], args[5 + 2 * i]
-        window = (now + EPS) // period
+        window = floor((now + EPS) / period)
         count = 0
         if state is not None and len(state) == 2 * n and state[2 * i] == window:
             count = state[2 * i + 1]
@@ -279,7 +280,7 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
         cost, peek, ttl, _, limit, period = args
         now = store.now
         state = store.get(keys[0])
-        window = (now + EPS) // period
+        window = floor((now + EPS) / period)
         prev = curr = 0
         if state is not None:
             if state[0] == window:
@@ -323,7 +324,7 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
     new: list[float] = []
     for i in range(n):
         limit, period = args[4 + 2 * i], args[5 + 2 * i]
-        window = (now + EPS) // period
+        window = floor((now + EPS) / period)
         prev = curr = 0
         if state is not None and len(state) == 3 * n:
             stored = state[3 * i]
