@@ -188,6 +188,11 @@ elseif op == 'renew' then
       status = status + 1
     end
   end
+  -- A live holder keeps the whole queue alive: long waiters' entries, the arrival counter and
+  -- a resized limit expire only after 24 h without any holder (holders: refreshed below).
+  for i = 2, 10 do
+    redis.call('PEXPIRE', KEYS[i], IDLE_MS)
+  end
   pump()
 elseif op == 'clear' then
   local cleared = {}

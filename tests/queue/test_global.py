@@ -226,3 +226,28 @@ async def test_fail_closed_and_fail_open(
         assert opened.stats().scope == "degraded"
     finally:
         await backend.aclose()
+
+
+async def test_live_queue_keeps_every_key_alive(backend: Backend, make_queue: MakeQueue) -> None:
+    # Every key has a TTL, and a queue in use keeps all of them alive: a resize must not be
+    # forgotten 24 h later while holders renew, nor a long waiter's entry or the arrival counter.
+    queue = make_queue(backend, max_concurrent=2, request_timeout=None, lease_ttl=1000.0)
+    remote = queue._remote
+    assert remote is not None
+    client: Any = backend.client  # type: ignore[attr-defined]
+    await queue.aresize(1)
+    log: list[str] = []
+    async with anyio.create_task_group() as group:
+        holder = await start_holder(group, queue, "NORMAL", log)
+        waiter = await start_waiter(group, queue, "LOW", log)
+        present = [key for key in remote._keys if client.exists(key)]
+        assert len(present) == 5  # holders, info, seq, limit, LOW's waiters
+        assert all(client.pttl(key) > 0 for key in present)  # nothing lives forever
+        for key in present:
+            client.pexpire(key, 1000)  # as if the last enqueue / resize were long ago
+        (ticket,) = remote._held
+        assert remote._run_sync("renew", "", 0, 0.0, [ticket]).status == 1
+        assert {key: client.pttl(key) > 60_000 for key in present} == dict.fromkeys(present, True)
+        holder.leave.set()
+        await until(lambda: waiter.entered, "the waiter")
+        waiter.leave.set()
