@@ -21,6 +21,7 @@ import asyncio
 import bisect
 import contextlib
 from collections import deque
+from collections.abc import Sequence
 from threading import Lock, get_ident
 from typing import Any, Protocol, cast
 
@@ -74,7 +75,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def wake(woken: list[Waiter]) -> None:
+def wake(woken: Sequence[Waiter]) -> None:
     """Wake decided waiters, outside the lock, from whatever thread decided."""
     for waiter in woken:
         waker = waiter.waker
@@ -139,7 +140,6 @@ class LocalGate:
     def release(self, outcome: int) -> None:
         """Give a slot back (``outcome``: 0 completed, 1 failed, 2 cancelled) and hand it on."""
         with self._lock:
-            self.active -= 1
             counters = self.counters
             if outcome == 0:
                 counters.completed += 1
@@ -148,9 +148,29 @@ class LocalGate:
             else:
                 counters.cancelled += 1
             if not self.queued:
+                self.active -= 1
                 return
-            woken = self._pump(self.clock())
-        wake(woken)
+            now = self.clock()
+            deadlines = self._deadlines
+            if self.active != self.limit or (deadlines and deadlines[0].deadline <= now):  # type: ignore[operator]
+                self.active -= 1
+                woken = self._pump(now)
+            else:
+                # The common contended case, a hand-off: this slot goes to exactly one waiter
+                # (``active`` stays the same), decided and woken here without building a list.
+                waiter = self._grant_next(now)
+                while deadlines and deadlines[0].state != WAITING:
+                    deadlines.popleft()
+                woken = None
+        if woken is None:
+            if waiter.thread == get_ident():  # an asyncio future of this thread's loop
+                future = cast("asyncio.Future[None]", waiter.waker)
+                if not future.done():
+                    future.set_result(None)
+            else:
+                wake((waiter,))
+        else:
+            wake(woken)
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -165,6 +185,28 @@ class LocalGate:
         with self._lock:
             now = self.clock()
             deadlines = self._deadlines
+            queued = self.queued
+            if (
+                self.active >= self.limit
+                and queued < self.thresholds[level]
+                and not (deadlines and deadlines[0].deadline <= now)  # type: ignore[operator]
+            ):
+                # The common contended case: no slot, room in the queue, nothing expired.
+                # admit()'s first rule, then _admit() without the displacement branch.
+                self._seq = seq = self._seq + 1
+                if timeout is None:
+                    waiter = Waiter(level, seq, now, None, waker, thread)
+                else:
+                    deadline = now + timeout
+                    waiter = Waiter(level, seq, now, deadline, waker, thread)
+                    if not deadlines or deadlines[-1].deadline <= deadline:  # type: ignore[operator]
+                        deadlines.append(waiter)
+                    else:  # a shorter per-call timeout: keep the order
+                        bisect.insort(deadlines, waiter, key=_deadline)
+                self._levels[level].append(waiter)
+                self._counts[level] += 1
+                self.queued = queued + 1
+                return waiter
             woken = (
                 self._pump(now)
                 if self.queued
@@ -384,34 +426,35 @@ class LocalGate:
         woken = (
             self._expire(now) if deadlines and deadlines[0].deadline <= now else []  # type: ignore[operator]
         )
-        counts = self._counts
-        levels = self._levels
-        aging = self.aging_interval
-        counters = self.counters
-        active, limit = self.active, self.limit
-        while active < limit and self.queued:
-            found = 0
-            while not counts[found]:
-                found += 1
-            if aging is not None and counts[found] != self.queued:
-                found = self._pick(now, aging)  # several levels wait: the rules decide
-            queue = levels[found]
-            waiter = queue.popleft()
-            while waiter.state != WAITING:  # skip entries that left
-                waiter = queue.popleft()
-            counts[found] -= 1
-            self.queued -= 1
-            waiter.state = GRANTED
-            active += 1
-            counters.granted += 1
-            index = counters.wait_index[found]  # record_wait(), inlined
-            counters.waits[found][index % RING] = now - waiter.enqueued
-            counters.wait_index[found] = index + 1
-            woken.append(waiter)
-        self.active = active
+        while self.active < self.limit and self.queued:
+            self.active += 1
+            woken.append(self._grant_next(now))
         while deadlines and deadlines[0].state != WAITING:
             deadlines.popleft()
         return woken
+
+    def _grant_next(self, now: float) -> Waiter:
+        """Grant the next waiter by the rules (the caller counts its slot in ``active``)."""
+        counts = self._counts
+        found = 0
+        while not counts[found]:
+            found += 1
+        aging = self.aging_interval
+        if aging is not None and counts[found] != self.queued:
+            found = self._pick(now, aging)  # several levels wait: the rules decide
+        queue = self._levels[found]
+        waiter = queue.popleft()
+        while waiter.state != WAITING:  # skip entries that left
+            waiter = queue.popleft()
+        counts[found] -= 1
+        self.queued -= 1
+        waiter.state = GRANTED
+        counters = self.counters
+        counters.granted += 1
+        index = counters.wait_index[found]  # record_wait(), inlined
+        counters.waits[found][index % RING] = now - waiter.enqueued
+        counters.wait_index[found] = index + 1
+        return waiter
 
     def _pick(self, now: float, aging: float) -> int:
         heads: list[tuple[int, float] | None] = [None] * LEVELS

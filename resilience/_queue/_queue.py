@@ -6,7 +6,9 @@ import enum
 import functools
 import inspect
 import time
+from asyncio import _get_running_loop
 from collections.abc import Awaitable, Callable
+from threading import get_ident
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
@@ -20,10 +22,10 @@ from .._exceptions import ConfigurationError, QueueTimeout
 from .._policy import FailurePolicy
 from ._config import DEFAULT_SHARES, LEVELS, Priority, QueueConfig, parse_priority
 from ._events import QueueListener
-from ._local import LocalGate
+from ._local import CANCELLED, GRANTED, WAITING, LocalGate
 from ._remote import Hold, RemoteGate
 from ._stats import Counters, QueueStats
-from ._waiting import wait_local, wait_local_sync
+from ._waiting import outcome_error, wait_local, wait_local_sync
 
 __all__ = ["PriorityQueue", "QueueSlot", "SyncQueueSlot"]
 
@@ -62,8 +64,26 @@ class QueueSlot:
         queue = self._queue
         remote = queue._remote
         if remote is None:
-            if not queue._local.try_acquire(self._level):
-                await wait_local(queue._local, queue.name, self._level, self._timeout)
+            gate = queue._local
+            if gate.try_acquire(self._level):
+                return self
+            loop = _get_running_loop()  # None on trio, without raising
+            if loop is None:
+                await wait_local(gate, queue.name, self._level, self._timeout)
+                return self
+            # wait_local()'s asyncio branch, inlined: one coroutine frame less per waiter
+            future = loop.create_future()
+            waiter = gate.enqueue(self._level, self._timeout, future, get_ident())
+            if waiter.state == WAITING:
+                if waiter.deadline is not None:
+                    gate.watch(loop, waiter.deadline)
+                try:
+                    await future
+                except BaseException:
+                    gate.abandon(waiter, CANCELLED)
+                    raise
+            if waiter.state != GRANTED:
+                raise outcome_error(queue.name, waiter.state, self._level)
         else:
             self._hold = await remote.acquire(self._level, self._timeout)
         return self
@@ -369,6 +389,7 @@ class PriorityQueue:
             wait=counters.wait_stats(),
             utilization=active / limit if limit else 0.0,
             held_here=held,
+            leases_lost=counters.leases_lost,
         )
 
     def clear(self) -> int:
