@@ -228,23 +228,36 @@ class RemoteGate:
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.config.lease_ttl / 3):
-            with self._lock:
-                tickets = list(self._held)
-            if not tickets:
-                if self._orphans:
-                    self._reap_sync()
-                continue
-            try:
-                reply = self._run_sync("renew", "", 0, 0.0, tickets)
-            except BackendError as error:
-                logger.debug("queue %r: lease renewal failed: %s", self.config.name, error)
-                continue
-            if reply.status < len(tickets):
-                logger.warning(
-                    "queue %r: %d leases had expired before renewal",
-                    self.config.name,
-                    len(tickets) - reply.status,
-                )
+            self._renew_once()
+
+    def _renew_once(self) -> None:
+        """Push out the leases of this process's slots (one round trip); count lapsed ones."""
+        with self._lock:
+            tickets = list(self._held)
+        if not tickets:
+            if self._orphans:
+                self._reap_sync()
+            return
+        try:
+            reply = self._run_sync("renew", "", 0, 0.0, tickets)
+        except BackendError as error:
+            logger.debug("queue %r: lease renewal failed: %s", self.config.name, error)
+            return
+        if not reply.displaced:
+            return
+        # A release discards its ticket before its script runs: a ticket still held here
+        # was really in use when the script found its lease gone.
+        with self._lock:
+            lost = [t for t in reply.displaced.split(" ") if t in self._held]
+            self._held.difference_update(lost)  # nothing left to renew
+            self.counters.leases_lost += len(lost)
+        if lost:
+            logger.warning(
+                "queue %r: %d slot leases lapsed while in use (renewal failed or was late); "
+                "the shared gate may have granted them again",
+                self.config.name,
+                len(lost),
+            )
 
     def held(self) -> int:
         """Slots this process holds on the shared gate."""

@@ -27,7 +27,8 @@ class Reply(NamedTuple):
     active: int
     limit: int
     queued: tuple[int, int, int, int, int]
-    #: acquire: the ticket this newcomer displaced, or ``""``.
+    #: acquire: the ticket this newcomer displaced, or ``""``; renew: the tickets whose lease
+    #: had lapsed, space-separated.
     displaced: str
     #: The server time of the decision: orders replies that arrive out of order.
     at: float

@@ -25,6 +25,7 @@ class Counters:
         "displaced",
         "failed",
         "granted",
+        "leases_lost",
         "rejected",
         "timed_out",
         "wait_index",
@@ -40,6 +41,7 @@ class Counters:
         self.rejected = 0
         self.displaced = 0
         self.cleared = 0
+        self.leases_lost = 0
         self.waits: list[list[float]] = [[0.0] * RING for _ in range(LEVELS)]
         self.wait_index = [0] * LEVELS
 
@@ -129,3 +131,8 @@ class QueueStats(BaseModel):
     utilization: float
     #: Slots held by this process (equal to ``active`` on a local queue).
     held_here: int
+    #: Shared backends: slots of this process whose lease lapsed while it still used them
+    #: (renewals failed or came too late, e.g. Redis unreachable for ``lease_ttl``). The gate
+    #: may have granted such a slot again, so ``max_concurrent`` may have been exceeded; see
+    #: ``docs/queue.md``. Always 0 on a local queue.
+    leases_lost: int = 0

@@ -8,7 +8,8 @@
 -- ARGV: 1 op, 2 channel, 3 settings "limit lease aging th0 th1 th2 th3 th4" (limit: the
 --       default, or the new one for resize; aging 0: off; th: admission thresholds of levels
 --       0..4), 4 ticket, 5 level, 6 wait timeout (0: none), 7.. tickets (renew, reap)
--- Reply: {status, active, limit, queued level 0..4, displaced ticket or '', server time}
+-- Reply: {status, active, limit, queued level 0..4, displaced ticket or '' (renew: lapsed
+--        tickets), server time}
 -- Messages on the channel: 'g <ticket>' granted, 't <ticket>' timed out, 'x <ticket>'
 -- displaced, 'c <ticket> ...' cleared.
 -- ops: acquire, release, check, cancel, abandon, reap, renew, clear, resize, pump.
@@ -182,12 +183,17 @@ elseif op == 'reap' then
   end
   pump()
 elseif op == 'renew' then
+  -- Status: leases renewed; extra: the tickets whose lease had already lapsed (space-separated).
+  local lost = {}
   for i = 7, #ARGV do
     if redis.call('ZSCORE', H, ARGV[i]) then
       redis.call('ZADD', H, t + lease, ARGV[i])
       status = status + 1
+    else
+      lost[#lost + 1] = ARGV[i]
     end
   end
+  extra = table.concat(lost, ' ')
   -- A live holder keeps the whole queue alive: long waiters' entries, the arrival counter and
   -- a resized limit expire only after 24 h without any holder (holders: refreshed below).
   for i = 2, 10 do

@@ -251,3 +251,30 @@ async def test_live_queue_keeps_every_key_alive(backend: Backend, make_queue: Ma
         holder.leave.set()
         await until(lambda: waiter.entered, "the waiter")
         waiter.leave.set()
+
+
+async def test_a_lapsed_lease_is_counted(
+    backend: Backend, clock: TestClock, make_queue: MakeQueue
+) -> None:
+    # A holder that is alive but whose renewals did not reach Redis within lease_ttl has lost
+    # its lease: the gate may grant the slot again (documented). stats() must say so.
+    queue = make_queue(backend, max_concurrent=1, lease_ttl=100.0)
+    remote = queue._remote
+    assert remote is not None
+    log: list[str] = []
+    async with anyio.create_task_group() as group:
+        slow = await start_holder(group, queue, "NORMAL", log, "slow")
+        (slow_ticket,) = remote._held
+        clock.advance(101)  # no renewal in time (the renewer ticks every 33 s of real time)
+        second = await start_holder(group, queue, "NORMAL", log, "second")
+        assert second.entered  # two run at once: the documented risk
+        assert not slow.done
+        remote._renew_once()
+        assert queue.stats().leases_lost == 1
+        assert slow_ticket not in remote._held  # the second one's lease is still renewed
+        remote._renew_once()
+        assert queue.stats().leases_lost == 1  # counted once
+        slow.leave.set()
+        second.leave.set()
+    stats = queue.stats()
+    assert (stats.active, stats.leases_lost) == (0, 1)
