@@ -14,8 +14,12 @@ and emission interval for GCRA, limit and period for the windows).
 Each returns ``(allowed, index, remaining, reset_after, retry_after)`` for the deciding limit
 (1-based ``index``): the limit with the longest wait when refused, the one with the fewest
 hits left when admitted. With ``peek`` the reply also carries every limit's remaining hits.
-A refused hit changes nothing (all or nothing). Comparisons allow :data:`EPS` of float error,
-so a retry exactly ``retry_after`` later is admitted.
+A refused hit changes nothing (all or nothing). Time is resolved to :data:`TICK` (1 µs): a hit
+that would pass within 1 µs passes now, so a retry exactly ``retry_after`` later is admitted
+even where a float cannot hold that instant exactly (an epoch-scale time, as Redis ``TIME``
+gives, is only resolved to about 0.24 µs). Hit counts allow :data:`EPS` of float error. The
+Lua twins compute every quantity with the same operations in the same order (windows as
+``floor(t / period)``, never Python's ``//``), so both backends return identical replies.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from .._backends._memory import MemoryStore
 
 __all__ = [
     "EPS",
+    "TICK",
     "Reply",
     "fixed_window",
     "gcra",
@@ -37,8 +42,10 @@ __all__ = [
     "token_bucket",
 ]
 
-#: Tolerance of every comparison (in hits, or seconds for GCRA).
+#: Tolerance of every comparison of hit counts.
 EPS = 1e-9
+#: Resolution of every decision in time (seconds): Redis ``TIME`` counts microseconds.
+TICK = 1e-6
 
 Reply = tuple[Any, ...]
 
@@ -86,9 +93,10 @@ def token_bucket(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
             tokens = state[0] + elapsed * rate if elapsed > 0 else state[0]
             if tokens > cap:
                 tokens = cap
-        if tokens + EPS >= cost:
+        if tokens + rate * TICK + EPS >= cost:
             if peek:
-                return (1, 1, tokens, (cap - tokens) / rate, 0.0, tokens)
+                level = tokens + rate * TICK
+                return (1, 1, level, (cap - tokens) / rate, 0.0, level)
             left = tokens - cost
             if state is None:
                 store.set(keys[0], [left, now, now], 2 * ttl)
@@ -98,10 +106,11 @@ def token_bucket(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
                 if now - state[2] > ttl:
                     state[2] = now
                     store.touch(keys[0], 2 * ttl)
-            return (1, 1, left, (cap - left) / rate, 0.0)
+            return (1, 1, left + rate * TICK, (cap - left) / rate, 0.0)
+        level = tokens + rate * TICK
         if peek:
-            return (0, 1, tokens, (cap - tokens) / rate, (cost - tokens) / rate, tokens)
-        return (0, 1, tokens, (cap - tokens) / rate, (cost - tokens) / rate)
+            return (0, 1, level, (cap - tokens) / rate, (cost - tokens) / rate, level)
+        return (0, 1, level, (cap - tokens) / rate, (cost - tokens) / rate)
     cost, peek, ttl, n = args[0], args[1], args[2], args[3]
     now = store.now
     key = keys[0]
@@ -118,7 +127,7 @@ def token_bucket(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
             if tokens > cap:
                 tokens = cap
         levels.append(tokens)
-        fits.append(tokens + EPS >= cost)
+        fits.append(tokens + rate * TICK + EPS >= cost)
         waits.append(max(cost - tokens, 0.0) / rate)
     caps = [args[4 + 2 * i] for i in range(n)]
     rates = [args[5 + 2 * i] for i in range(n)]
@@ -126,8 +135,8 @@ def token_bucket(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
         peek,
         fits,
         waits,
-        [int(t + EPS) for t in levels],
-        [int(t - cost + EPS) for t in levels],
+        [floor(t + r * TICK + EPS) for t, r in zip(levels, rates, strict=True)],
+        [floor(t - cost + r * TICK + EPS) for t, r in zip(levels, rates, strict=True)],
         [(c - t) / r for c, t, r in zip(caps, levels, rates, strict=True)],
         [(c - t + cost) / r for c, t, r in zip(caps, levels, rates, strict=True)],
     )
@@ -156,9 +165,9 @@ def gcra(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply:
         state = store.get(keys[0])
         tat = state[0] if state is not None and state[0] > now else now
         new_tat = tat + cost * interval
-        if now + EPS >= new_tat - tau:
+        if now + TICK >= new_tat - tau:
             if peek:
-                rem = (tau - (tat - now)) / interval
+                rem = (tau - (tat - now) + TICK) / interval
                 return (1, 1, rem, tat - now, 0.0, rem)
             if state is None:
                 store.set(keys[0], [new_tat, now], 2 * ttl)
@@ -167,8 +176,8 @@ def gcra(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply:
                 if now - state[1] > ttl:
                     state[1] = now
                     store.touch(keys[0], 2 * ttl)
-            return (1, 1, (tau - (new_tat - now)) / interval, new_tat - now, 0.0)
-        rem = (tau - (tat - now)) / interval
+            return (1, 1, (tau - (new_tat - now) + TICK) / interval, new_tat - now, 0.0)
+        rem = (tau - (tat - now) + TICK) / interval
         if peek:
             return (0, 1, rem, tat - now, new_tat - tau - now, rem)
         return (0, 1, rem, tat - now, new_tat - tau - now)
@@ -191,10 +200,10 @@ def gcra(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -> Reply:
         new_tat = tat + cost * interval
         allow_at = new_tat - tau
         tats.append(new_tat)
-        fits.append(now + EPS >= allow_at)
+        fits.append(now + TICK >= allow_at)
         waits.append(max(allow_at - now, 0.0))
-        rem_now.append(int((tau - (tat - now)) / interval + EPS))
-        rem_after.append(int((tau - (new_tat - now)) / interval + EPS))
+        rem_now.append(floor((tau - (tat - now) + TICK) / interval + EPS))
+        rem_after.append(floor((tau - (new_tat - now) + TICK) / interval + EPS))
         reset_now.append(tat - now)
         reset_after.append(new_tat - now)
     reply = _decide(peek, fits, waits, rem_now, rem_after, reset_now, reset_after)
@@ -220,7 +229,7 @@ def fixed_window(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
         # The key is written with ttl = period at the first hit of a window, so it outlives
         # the window without a TTL update on later hits.
         limit, period = args[4], args[5]
-        window = floor((now + EPS) / period)
+        window = floor((now + TICK) / period)
         count = state[1] if state is not None and state[0] == window else 0
         reset_after = (window + 1) * period - now
         if count + cost <= limit:
@@ -245,7 +254,7 @@ def fixed_window(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
     new: list[float] = []
     for i in range(n):
         limit, period = args[4 + 2 * i], args[5 + 2 * i]
-        window = floor((now + EPS) / period)
+        window = floor((now + TICK) / period)
         count = 0
         if state is not None and len(state) == 2 * n and state[2 * i] == window:
             count = state[2 * i + 1]
@@ -280,7 +289,7 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
         cost, peek, ttl, _, limit, period = args
         now = store.now
         state = store.get(keys[0])
-        window = floor((now + EPS) / period)
+        window = floor((now + TICK) / period)
         prev = curr = 0
         if state is not None:
             if state[0] == window:
@@ -288,7 +297,8 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
             elif state[0] == window - 1:
                 prev = state[2]
         start = window * period
-        estimate = prev * (1.0 - (now - start) / period) + curr
+        weight = 1.0 - (now + TICK - start) / period
+        estimate = (prev * weight if weight > 0.0 else 0.0) + curr
         if estimate + cost <= limit + EPS and not peek:
             if state is None:
                 store.set(keys[0], [window, prev, curr + cost], ttl)
@@ -324,7 +334,7 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
     new: list[float] = []
     for i in range(n):
         limit, period = args[4 + 2 * i], args[5 + 2 * i]
-        window = floor((now + EPS) / period)
+        window = floor((now + TICK) / period)
         prev = curr = 0
         if state is not None and len(state) == 3 * n:
             stored = state[3 * i]
@@ -333,7 +343,7 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
             elif stored == window - 1:
                 prev = state[3 * i + 2]
         start = window * period
-        weight = 1.0 - (now - start) / period
+        weight = 1.0 - (now + TICK - start) / period
         if weight < 0.0:
             weight = 0.0
         estimate = prev * weight + curr
@@ -427,7 +437,7 @@ def sliding_window(store: MemoryStore, keys: Sequence[str], args: Sequence[Any])
     for i in range(n):
         limit, period = args[4 + 2 * i], args[5 + 2 * i]
         log = store.get(keys[i])
-        count = log.trim(now - period + EPS) if log is not None else 0
+        count = log.trim(now - period + TICK) if log is not None else 0
         logs.append(log)
         fit = count + cost <= limit
         fits.append(fit)
@@ -472,7 +482,7 @@ def _log_one(
     else:
         times, head = log.times, log.head
         end = len(times)
-        cutoff = now - period + EPS
+        cutoff = now - period + TICK
         if head < end and times[head] <= cutoff:  # trim (inlined _Log.trim)
             head += 1
             while head < end and times[head] <= cutoff:

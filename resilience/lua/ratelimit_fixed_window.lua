@@ -4,6 +4,7 @@
 -- ARGV: cost, peek, ttl (s), n, then per limit limit, period (s).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
+local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
@@ -18,7 +19,7 @@ local counts, resets, parts = {}, {}, {}
 local worst, worst_wait = 1, -1
 for i = 1, n do
   local limit, period = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
-  local window = math.floor((t + EPS) / period)
+  local window = math.floor((t + TICK) / period)
   local count = 0
   if old[2 * i - 1] == window then count = old[2 * i] end
   counts[i] = count

@@ -3,6 +3,7 @@
 -- ARGV: cost, peek, ttl (s), n, then per limit tau (burst * interval), interval (s per hit).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
+local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
@@ -22,7 +23,7 @@ for i = 1, n do
   tats[i] = tat
   news[i] = tat + cost * interval
   local allow_at = news[i] - tau
-  if t + EPS < allow_at then
+  if t + TICK < allow_at then
     ok = false
     if allow_at - t > worst_wait then worst, worst_wait = i, allow_at - t end
   end
@@ -30,7 +31,7 @@ end
 local function times(a, b) return struct.pack('<dd', a, b) end
 local function rem(i, tat)
   local tau, interval = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
-  return math.floor((tau - (tat - t)) / interval + EPS)
+  return math.floor((tau - (tat - t) + TICK) / interval + EPS)
 end
 local reply
 if ok then

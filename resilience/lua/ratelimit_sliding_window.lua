@@ -4,6 +4,7 @@
 -- ARGV: cost, peek, ttl (unused), n, then per limit limit, period (s).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
+local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local n = tonumber(ARGV[4])
@@ -14,7 +15,7 @@ local worst, worst_wait = 1, -1
 for i = 1, n do
   local limit, period = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   local key = KEYS[i]
-  local cutoff = t - period + EPS
+  local cutoff = t - period + TICK
   local head = redis.call('LINDEX', key, 0)
   while head and tonumber(head) <= cutoff do
     redis.call('LPOP', key)

@@ -4,6 +4,7 @@
 -- ARGV: cost, peek, ttl (s), n, then per limit limit, period (s).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
 local EPS = 1e-9
+local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
@@ -18,7 +19,7 @@ local est, prevs, curs, starts, parts = {}, {}, {}, {}, {}
 local worst, worst_wait = 1, -1
 for i = 1, n do
   local limit, period = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
-  local window = math.floor((t + EPS) / period)
+  local window = math.floor((t + TICK) / period)
   local prev, curr = 0, 0
   if old[3 * i - 2] == window then
     prev, curr = old[3 * i - 1], old[3 * i]
@@ -26,7 +27,7 @@ for i = 1, n do
     prev = old[3 * i]
   end
   local start = window * period
-  local weight = 1 - (t - start) / period
+  local weight = 1 - (t + TICK - start) / period
   if weight < 0 then weight = 0 end
   est[i] = prev * weight + curr
   curs[i] = curr

@@ -4,6 +4,7 @@
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]};
 -- a refused hit writes nothing.
 local EPS = 1e-9
+local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
 local cost = tonumber(ARGV[1])
 local peek = ARGV[2] == '1'
 local ttl = tonumber(ARGV[3])
@@ -26,7 +27,7 @@ for i = 1, n do
     if tokens > cap then tokens = cap end
   end
   levels[i] = tokens
-  if tokens + EPS < cost then
+  if tokens + rate * TICK + EPS < cost then
     ok = false
     local wait = (cost - tokens) / rate
     if wait > worst_wait then worst, worst_wait = i, wait end
@@ -42,7 +43,7 @@ if ok then
   for i = 1, n do
     local cap, rate = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
     local left = levels[i] - spend
-    local rem = math.floor(left + EPS)
+    local rem = math.floor(left + rate * TICK + EPS)
     if best_rem == nil or rem < best_rem then
       best, best_rem, best_reset = i, rem, (cap - left) / rate
     end
@@ -56,9 +57,12 @@ if ok then
 else
   local cap, rate = tonumber(ARGV[3 + 2 * worst]), tonumber(ARGV[4 + 2 * worst])
   local tokens = levels[worst]
-  reply = {0, worst, math.floor(tokens + EPS), times((cap - tokens) / rate, worst_wait)}
+  reply = {0, worst, math.floor(tokens + rate * TICK + EPS), times((cap - tokens) / rate, worst_wait)}
 end
 if peek then
-  for i = 1, n do reply[4 + i] = math.floor(levels[i] + EPS) end
+  for i = 1, n do
+    local rate = tonumber(ARGV[4 + 2 * i])
+    reply[4 + i] = math.floor(levels[i] + rate * TICK + EPS)
+  end
 end
 return reply

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
 from resilience import Backend, RateLimit, RateLimiter
-from tests.conftest import TestClock
-from tests.ratelimit.helpers import ALGORITHMS, BUCKETS, align, epsilon
+from tests.conftest import ALL_BACKENDS, TestClock
+from tests.ratelimit.helpers import ALGORITHMS, BUCKETS, align, epsilon, frozen_backend
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -165,3 +166,45 @@ def test_fractional_rates_lose_no_tokens(
         sync_clock.advance(0.25)
         admitted += limiter.hit_sync("k").allowed
     assert abs(admitted - 40) <= 1
+
+
+EXACT_SPECS: list[str | RateLimit] = [
+    "3 per 30 seconds",
+    "7 per 3 seconds",
+    "2 per 5 seconds",
+    "100/minute",
+    "5 per 15 minutes",
+    RateLimit(rate=1, period=0.3),
+]
+
+
+@pytest.mark.parametrize("kind", ALL_BACKENDS)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_retry_after_is_exact_at_epoch_scale(
+    kind: str, algorithm: str, request: pytest.FixtureRequest
+) -> None:
+    # Decisions resolve time to 1 µs: a retry exactly retry_after later passes, one 10 µs
+    # earlier does not, and a refusal never says "retry after 0".
+    backend, advance = frozen_backend(kind, request)
+    early = 1e-5
+    try:
+        for number, spec in enumerate(EXACT_SPECS):
+            limiter = RateLimiter(spec, algorithm=algorithm, backend=backend, name=f"x{number}")
+            rng = random.Random(number)
+            for _ in range(8):
+                for _ in range(1000):
+                    result = limiter.hit_sync("k")
+                    if not result.allowed:
+                        break
+                    advance(rng.choice([0.0, 0.013, 0.1, 0.37, 1.1]))
+                wait = result.retry_after
+                assert wait > 0, (spec, result)
+                if wait > early:
+                    advance(wait - early)
+                    assert not limiter.peek_sync("k").allowed, (spec, wait)
+                    advance(early)
+                else:
+                    advance(wait)
+                assert limiter.hit_sync("k").allowed, (spec, wait)
+    finally:
+        backend.close()
