@@ -80,3 +80,48 @@ async def test_a_waiter_cut_off_mid_wait_leaves_no_ticket_behind(
         assert shared_state(admin, queue) == (0, 0)  # no slot granted to the gone waiter
     finally:
         await backend.aclose()
+
+
+async def until_blocked(client: Any, count: int) -> None:
+    """Wait until ``count`` scripts sit in the paused server: they are in flight."""
+    await until(lambda: int(client.info("clients")["blocked_clients"]) >= count, "in flight")
+
+
+@pytest.mark.parametrize("contended", [False, True])
+async def test_cancelled_while_its_acquire_is_in_flight(
+    redis_server: RedisServer, admin: Any, make_queue: MakeQueue, contended: bool
+) -> None:
+    # The acquire script reaches Redis and will grant (or queue) the ticket, but the task is
+    # cancelled before the reply arrives. The slot (or the queue entry) must be given back at
+    # once by the shielded withdrawal, not left to the lease or the waiter's deadline.
+    backend = backend_from_url(redis_server.url, timeout=30.0, prefix=unique_prefix())
+    try:
+        queue = make_queue(backend, max_concurrent=1, lease_ttl=600.0, request_timeout=600.0)
+        log: list[str] = []
+        async with anyio.create_task_group() as group:
+            holder = await start_holder(group, queue, "NORMAL", log) if contended else None
+            admin.client_pause(60_000, all=False)
+            scope = anyio.CancelScope()
+            finished = anyio.Event()
+
+            async def doomed() -> None:
+                with scope:
+                    async with queue.slot(priority="CRITICAL"):
+                        log.append("doomed")
+                        await anyio.sleep_forever()
+                finished.set()
+
+            group.start_soon(doomed)
+            await until_blocked(admin, 1)  # the acquire script waits in the server
+            scope.cancel()
+            admin.client_unpause()  # the acquire runs, then the withdrawal
+            with anyio.fail_after(10):
+                await finished.wait()
+            assert shared_state(admin, queue) == ((1, 0) if contended else (0, 0))
+            if holder is not None:
+                holder.leave.set()
+        assert shared_state(admin, queue) == (0, 0)
+        stats = queue.stats()
+        assert (stats.active, stats.queued_total, stats.available) == (0, 0, 1)
+    finally:
+        await backend.aclose()
