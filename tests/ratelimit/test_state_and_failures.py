@@ -68,15 +68,16 @@ def test_every_redis_key_has_a_ttl(
         backend.close()
 
 
-def _down_backend(server: RedisServer) -> Backend:
-    return backend_from_url(server.url, timeout=0.2, probe_interval=0.5)
+def _down_backend(server: RedisServer, probe_interval: float = 0.5) -> Backend:
+    return backend_from_url(server.url, timeout=0.2, probe_interval=probe_interval)
 
 
 @pytest.mark.redis
 def test_fail_open_admits_counts_and_warns(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    backend = _down_backend(redis_server)
+    # probe_interval=0: every call tries the server, so the recovery needs no waiting.
+    backend = _down_backend(redis_server, probe_interval=0.0)
     limiter = RateLimiter("1/minute", backend=backend)
     events: list[RateLimitEvent] = []
     limiter.add_listener(events.append)
@@ -86,7 +87,7 @@ def test_fail_open_admits_counts_and_warns(
     caplog.set_level(logging.WARNING, logger="resilience.ratelimit")
     start = time.monotonic()
     results = [limiter.hit_sync("k") for _ in range(5)]
-    assert time.monotonic() - start < 1.0  # bounded by the backend timeout (0.2 s), once
+    assert time.monotonic() - start < 5 * 0.2 + 0.5  # each bounded by the backend timeout
     assert all(r.allowed and r.degraded for r in results)
     stats = limiter.stats()
     assert stats.backend_failures == 5
@@ -97,7 +98,6 @@ def test_fail_open_admits_counts_and_warns(
     with pytest.raises(BackendError):
         limiter.reset_sync("k")
     redis_server.start()
-    time.sleep(0.6)  # past the backend's probe interval (wall clock: the backend's own rule)
     back = limiter.hit_sync("k")  # a fresh server (no persistence): a fresh bucket
     assert back.allowed
     assert not back.degraded
