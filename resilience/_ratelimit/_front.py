@@ -11,7 +11,7 @@ import functools
 import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
@@ -46,6 +46,13 @@ class LimiterFrontDoors(abc.ABC):
 
     name: str
 
+    # How acquire waits and reads the time: anyio's sleep (asyncio and trio; cancellable at the
+    # sleep, never between an admitted hit and its return), the thread's sleep, the monotonic
+    # clock. Instance attributes of the same names replace them (tests drive a fake clock).
+    _sleep: Callable[[float], Awaitable[None]] = staticmethod(anyio.sleep)
+    _sleep_sync: Callable[[float], None] = staticmethod(time.sleep)
+    _monotonic: Callable[[], float] = staticmethod(time.monotonic)
+
     @abc.abstractmethod
     async def hit(self, key: KeyArg, cost: int = 1) -> RateLimitResult:
         """Decide one hit without waiting."""
@@ -76,33 +83,33 @@ class LimiterFrontDoors(abc.ABC):
         admitted within ``timeout`` seconds (``None``: wait as long as needed), and at once
         for a cost above the capacity.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self._monotonic() + timeout
         while True:
             result = await self.hit(key, cost)
             if result.allowed:
                 return result
             wait = result.retry_after
             if not math.isfinite(wait) or (
-                deadline is not None and time.monotonic() + wait > deadline
+                deadline is not None and self._monotonic() + wait > deadline
             ):
                 raise _exceeded(result, self.name)
-            await anyio.sleep(max(wait, _MIN_SLEEP))
+            await self._sleep(max(wait, _MIN_SLEEP))
 
     def acquire_sync(
         self, key: KeyArg, cost: int = 1, *, timeout: float | None = None
     ) -> RateLimitResult:
         """Blocking form of :meth:`acquire` (sleeps the thread)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self._monotonic() + timeout
         while True:
             result = self.hit_sync(key, cost)
             if result.allowed:
                 return result
             wait = result.retry_after
             if not math.isfinite(wait) or (
-                deadline is not None and time.monotonic() + wait > deadline
+                deadline is not None and self._monotonic() + wait > deadline
             ):
                 raise _exceeded(result, self.name)
-            time.sleep(max(wait, _MIN_SLEEP))
+            self._sleep_sync(max(wait, _MIN_SLEEP))
 
     def limit(
         self,
