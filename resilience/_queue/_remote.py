@@ -299,6 +299,8 @@ class RemoteGate:
         deadline = None if timeout is None else started + timeout
         ticket = self._ticket()
         waiter = self._waiters[ticket] = _RemoteWaiter(make_async_waker())
+        failure: BackendError | None = None
+        state: int | None = None
         try:
             try:
                 reply = await self._run("acquire", ticket, level, timeout or 0.0)
@@ -324,13 +326,18 @@ class RemoteGate:
             except BackendError as error:
                 self._waiters.pop(ticket, None)
                 self._orphan(ticket)  # it may still wait (or hold a slot) in Redis
-                self._fallback(error)
-                return await self._acquire_fallback(level, deadline)
+                failure = error
         except BaseException:
             self._waiters.pop(ticket, None)
             with anyio.CancelScope(shield=True):
                 await self._abandon(ticket)
             raise
+        if failure is not None:
+            # outside the handler above: a refusal or a timeout of the fallback is its own
+            # outcome (counted once), not a cancellation of the shared ticket
+            self._fallback(failure)
+            return await self._acquire_fallback(level, deadline)
+        assert state is not None
         return self._finish(ticket, state, level, started)
 
     async def _abandon(self, ticket: str) -> None:
@@ -386,6 +393,8 @@ class RemoteGate:
         ticket = self._ticket()
         waker = ThreadWaker()
         waiter = self._waiters[ticket] = _RemoteWaiter(waker)
+        failure: BackendError | None = None
+        state: int | None = None
         try:
             try:
                 reply = self._run_sync("acquire", ticket, level, timeout or 0.0)
@@ -411,13 +420,7 @@ class RemoteGate:
             except BackendError as error:
                 self._waiters.pop(ticket, None)
                 self._orphan(ticket)  # it may still wait (or hold a slot) in Redis
-                self._fallback(error)
-                if self.config.failure_policy is FailurePolicy.FAIL_OPEN:
-                    return OPEN
-                if not self.local.try_acquire(level):
-                    left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-                    wait_local_sync(self.local, self.config.name, level, left)
-                return LOCAL
+                failure = error
         except BaseException:
             self._waiters.pop(ticket, None)
             self.counters.cancelled += 1
@@ -427,6 +430,15 @@ class RemoteGate:
                 self._orphan(ticket)
                 self._failed(error)
             raise
+        if failure is not None:  # as in acquire: outside the cancellation handler
+            self._fallback(failure)
+            if self.config.failure_policy is FailurePolicy.FAIL_OPEN:
+                return OPEN
+            if not self.local.try_acquire(level):
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                wait_local_sync(self.local, self.config.name, level, left)
+            return LOCAL
+        assert state is not None
         return self._finish(ticket, state, level, started)
 
     def release_sync(self, hold: Hold, outcome: int) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 import anyio
 import pytest
 
-from resilience import Backend, BackendError, PriorityQueue, QueueFull, backend_from_url
+from resilience import (
+    Backend,
+    BackendError,
+    FakeClock,
+    PriorityQueue,
+    QueueFull,
+    QueueTimeout,
+    backend_from_url,
+)
 from resilience._queue import QueueEvent, QueueEventType
 from tests.conftest import REDIS_BACKENDS, TestClock, make_backend
 from tests.queue.helpers import start_holder, start_waiter, until
@@ -222,6 +230,10 @@ async def test_fail_closed_and_fail_open(
         redis_server.kill()
         with pytest.raises(QueueFull, match="fail_closed"):
             await closed.execute(lambda: None)
+        with pytest.raises(QueueFull, match="fail_closed"):
+            closed.execute_sync(lambda: None)  # the blocking form (the backend fails fast)
+        stats = closed.stats()
+        assert (stats.rejected, stats.cancelled) == (2, 0)  # refused, not cancelled
         assert await opened.execute(lambda: 5) == 5
         assert opened.stats().scope == "degraded"
     finally:
@@ -278,3 +290,29 @@ async def test_a_lapsed_lease_is_counted(
         second.leave.set()
     stats = queue.stats()
     assert (stats.active, stats.leases_lost) == (0, 1)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("backend_kind", ["redis"], indirect=False)
+async def test_fallback_outcomes_are_counted_once(
+    redis_server: RedisServer, make_queue: MakeQueue, backend_kind: str
+) -> None:
+    backend = backend_from_url(redis_server.url, timeout=0.3, probe_interval=60.0)
+    fake = FakeClock(0.0)
+    try:
+        queue = make_queue(backend, max_concurrent=1, request_timeout=5.0, clock=fake)
+        redis_server.kill()
+        log: list[str] = []
+        async with anyio.create_task_group() as group:
+            holder = await start_holder(group, queue, "NORMAL", log, "holder")
+            late = await start_waiter(group, queue, "NORMAL", log, "late")
+            assert queue.stats().scope == "degraded"
+            fake.advance(6.0)
+            queue._local.expire()  # the fallback gate's clock decides the timeout
+            await until(lambda: late.done, "the late waiter to time out")
+            holder.leave.set()
+        assert isinstance(late.error, QueueTimeout)
+        stats = queue.stats()
+        assert (stats.timed_out, stats.cancelled, stats.completed) == (1, 0, 1)
+    finally:
+        await backend.aclose()
