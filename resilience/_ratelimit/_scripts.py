@@ -1,8 +1,9 @@
 """The rate limiter's atomic steps: one :class:`~resilience.Script` per algorithm, plus reset.
 
 Each pairs ``resilience/lua/ratelimit_<algorithm>.lua`` with its pure Python twin in
-:mod:`._algorithms`; both give ``(allowed, index, remaining, reset_after, retry_after)``
-(plus every limit's remaining hits when peeking) once the Redis reply is decoded.
+:mod:`._buckets`, :mod:`._windows` or :mod:`._log`; both give ``(allowed, index, remaining,
+reset_after, retry_after)`` (plus every limit's remaining hits when peeking) once the Redis reply
+is decoded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from .._backends._base import Script
 from . import _algorithms as algo
+from . import _buckets, _log, _windows
 from ._policy import RateLimitAlgorithm
 
 __all__ = ["RESET", "SCRIPTS"]
@@ -35,15 +37,19 @@ def _decode(reply: list[Any]) -> tuple[Any, ...]:
 
 #: The decision script of each algorithm.
 SCRIPTS: dict[RateLimitAlgorithm, Script] = {
-    RateLimitAlgorithm.TOKEN_BUCKET: Script("ratelimit_token_bucket", algo.token_bucket, _decode),
-    RateLimitAlgorithm.GCRA: Script("ratelimit_gcra", algo.gcra, _decode),
+    RateLimitAlgorithm.TOKEN_BUCKET: Script(
+        "ratelimit_token_bucket", _buckets.token_bucket, _decode
+    ),
+    RateLimitAlgorithm.GCRA: Script("ratelimit_gcra", _buckets.gcra, _decode),
     RateLimitAlgorithm.SLIDING_WINDOW: Script(
-        "ratelimit_sliding_window", algo.sliding_window, _decode
+        "ratelimit_sliding_window", _log.sliding_window, _decode
     ),
     RateLimitAlgorithm.SLIDING_WINDOW_COUNTER: Script(
-        "ratelimit_sliding_window_counter", algo.sliding_window_counter, _decode
+        "ratelimit_sliding_window_counter", _windows.sliding_window_counter, _decode
     ),
-    RateLimitAlgorithm.FIXED_WINDOW: Script("ratelimit_fixed_window", algo.fixed_window, _decode),
+    RateLimitAlgorithm.FIXED_WINDOW: Script(
+        "ratelimit_fixed_window", _windows.fixed_window, _decode
+    ),
 }
 
 #: Deletes every state key of one user key.

@@ -1,5 +1,5 @@
 -- Fixed windows aligned on multiples of the period, all limits of one key in one step
--- (twin: resilience/_ratelimit/_algorithms.py). Refused hits are not counted.
+-- (twin: resilience/_ratelimit/_windows.py). Refused hits are not counted.
 -- KEYS[1]: state: window_1, count_1, window_2, count_2 ... as little-endian doubles.
 -- ARGV: cost, peek, ttl (s), n, then per limit limit, period (s).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.

@@ -1,4 +1,4 @@
--- GCRA, all limits of one key in one step (twin: resilience/_ratelimit/_algorithms.py).
+-- GCRA, all limits of one key in one step (twin: resilience/_ratelimit/_buckets.py).
 -- KEYS[1]: state: tat_1, tat_2 ... (theoretical arrival times) as little-endian doubles.
 -- ARGV: cost, peek, ttl (s), n, then per limit tau (burst * interval), interval (s per hit).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.

@@ -1,5 +1,5 @@
 -- Exact sliding log: one list of hit times per limit (KEYS[i]), oldest first, all limits of one
--- key in one step (twin: resilience/_ratelimit/_algorithms.py). Expired entries are popped from
+-- key in one step (twin: resilience/_ratelimit/_log.py). Expired entries are popped from
 -- the head, so each hit costs amortized O(1) however full the window is.
 -- ARGV: cost, peek, ttl (unused), n, then per limit limit, period (s).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.

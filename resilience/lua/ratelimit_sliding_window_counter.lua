@@ -1,5 +1,5 @@
 -- Approximate sliding window (previous window weighted by overlap + current window), all
--- limits of one key in one step (twin: resilience/_ratelimit/_algorithms.py).
+-- limits of one key in one step (twin: resilience/_ratelimit/_windows.py).
 -- KEYS[1]: state: window_1, previous_1, current_1 ... as little-endian doubles.
 -- ARGV: cost, peek, ttl (s), n, then per limit limit, period (s).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.

@@ -1,4 +1,4 @@
--- Token bucket, all limits of one key in one step (twin: resilience/_ratelimit/_algorithms.py).
+-- Token bucket, all limits of one key in one step (twin: resilience/_ratelimit/_buckets.py).
 -- KEYS[1]: state: tokens_1, stamp_1, tokens_2, stamp_2 ... packed as little-endian doubles.
 -- ARGV: cost, peek (1 = decide without consuming), ttl (s), n, then per limit capacity, rate/s.
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]};
