@@ -395,7 +395,8 @@ class PriorityQueue:
     def clear(self) -> int:
         """Fail every queued request with ``QueueCleared``; return how many.
 
-        On Redis this clears every process's waiters. Holders keep their slots.
+        On Redis this clears every process's waiters. Holders keep their slots. With Redis
+        unreachable it clears the local fallback gate, then raises the ``BackendError``.
         """
         cleared = self._local.clear()
         if self._remote is not None:
@@ -413,7 +414,8 @@ class PriorityQueue:
         """Change the number of slots at run time (on Redis: for every process).
 
         Shrinking never interrupts holders: new grants wait until ``active`` is below the new
-        limit. Growing grants waiters at once.
+        limit. Growing grants waiters at once. With Redis unreachable the local fallback gate
+        takes the new limit, then the ``BackendError`` is raised (retry after recovery).
         """
         self._check_size(max_concurrent)
         self._local.resize(max_concurrent)
@@ -442,13 +444,13 @@ class PriorityQueue:
         """
         self._local.expire()
         if self._remote is not None:
-            self._remote.operate_sync("pump")
+            self._remote.sweep_sync()
 
     async def aexpire(self) -> None:
         """Async form of :meth:`expire`."""
         self._local.expire()
         if self._remote is not None:
-            await self._remote.operate("pump")
+            await self._remote.sweep()
 
     def add_listener(self, listener: QueueListener) -> None:
         """Call ``listener(event)`` when the shared backend goes away (degraded) or comes back.

@@ -460,18 +460,40 @@ class RemoteGate:
     # -- operations ----------------------------------------------------------------------------
 
     def operate_sync(self, op: str, limit: int | None = None) -> Reply:
-        """Run ``clear``, ``resize`` or ``pump`` (housekeeping) on the shared state."""
+        """Run ``clear`` or ``resize`` on the shared state; ``BackendError`` if unreachable."""
         if limit is not None:
             self._limit = limit
             self._settings = self._pack_settings()
-        return self._run_sync(op)
+        try:
+            return self._run_sync(op)
+        except BackendError as error:
+            self._failed(error)
+            raise
 
     async def operate(self, op: str, limit: int | None = None) -> Reply:
         """Async form of :meth:`operate_sync`."""
         if limit is not None:
             self._limit = limit
             self._settings = self._pack_settings()
-        return await self._run(op)
+        try:
+            return await self._run(op)
+        except BackendError as error:
+            self._failed(error)
+            raise
+
+    def sweep_sync(self) -> None:
+        """Housekeeping (expired leases and waiters, then grants); an outage only degrades."""
+        try:
+            self._run_sync("pump")
+        except BackendError as error:
+            self._failed(error)
+
+    async def sweep(self) -> None:
+        """Async form of :meth:`sweep_sync`."""
+        try:
+            await self._run("pump")
+        except BackendError as error:
+            self._failed(error)
 
     def close(self) -> None:
         """Stop renewing leases and listening; held slots expire within ``lease_ttl``."""

@@ -15,7 +15,8 @@ import anyio
 import pytest
 import redis
 
-from resilience import Backend, PriorityQueue, backend_from_url
+from resilience import Backend, BackendError, PriorityQueue, backend_from_url
+from resilience._queue import QueueEvent, QueueEventType
 from tests.conftest import unique_prefix
 from tests.queue.helpers import start_holder, start_waiter, until
 from tests.servers import RedisServer
@@ -123,5 +124,31 @@ async def test_cancelled_while_its_acquire_is_in_flight(
         assert shared_state(admin, queue) == (0, 0)
         stats = queue.stats()
         assert (stats.active, stats.queued_total, stats.available) == (0, 0, 1)
+    finally:
+        await backend.aclose()
+
+
+async def test_operations_while_the_backend_is_down(
+    redis_server: RedisServer, make_queue: MakeQueue
+) -> None:
+    # Housekeeping (expire) is routine and must not fail during an outage; clear() and resize()
+    # change the shared state, so they say that they could not (after the local fallback gate
+    # has been changed); every one of them marks the queue degraded.
+    backend = backend_from_url(redis_server.url, timeout=0.3, probe_interval=60.0)
+    try:
+        queue = make_queue(backend, max_concurrent=2)
+        events: list[QueueEvent] = []
+        queue.add_listener(events.append)
+        assert await queue.execute(lambda: 1) == 1
+        redis_server.kill()
+        queue.expire()
+        await queue.aexpire()
+        assert [event.type for event in events] == [QueueEventType.DEGRADED]
+        assert queue.stats().scope == "degraded"
+        with pytest.raises(BackendError):
+            queue.clear()
+        with pytest.raises(BackendError):
+            await queue.aresize(3)
+        assert queue.stats().max_concurrent == 3  # the fallback gate took the new limit
     finally:
         await backend.aclose()
