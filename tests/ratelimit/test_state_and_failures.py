@@ -110,8 +110,10 @@ def test_fail_open_admits_counts_and_warns(
 
 @pytest.mark.redis
 def test_fail_closed_refuses(redis_server: RedisServer) -> None:
-    backend = _down_backend(redis_server)
+    backend = _down_backend(redis_server, probe_interval=0.0)
     limiter = RateLimiter("100/minute", backend=backend, failure_policy="fail_closed")
+    events: list[RateLimitEvent] = []
+    limiter.add_listener(events.append)
     assert limiter.hit_sync("k").allowed
     redis_server.kill()
     refused = limiter.hit_sync("k")
@@ -121,6 +123,11 @@ def test_fail_closed_refuses(redis_server: RedisServer) -> None:
     assert "fail_closed" in (refused.reason or "")
     assert limiter.stats().backend_failures == 1
     assert limiter.stats().rejected == 1
+    redis_server.start()
+    back = limiter.hit_sync("k")
+    assert back.allowed
+    assert not back.degraded
+    assert [e.type for e in events] == [RateLimitEventType.DEGRADED, RateLimitEventType.RECOVERED]
     backend.close()
 
 
@@ -129,7 +136,7 @@ def test_fail_closed_refuses(redis_server: RedisServer) -> None:
 async def test_local_policy_keeps_limiting_in_process(
     redis_server: RedisServer, anyio_backend: str
 ) -> None:
-    backend = _down_backend(redis_server)
+    backend = _down_backend(redis_server, probe_interval=0.0)
     limiter = RateLimiter("3/minute", backend=backend, failure_policy="local")
     events: list[RateLimitEvent] = []
     limiter.add_listener(events.append)
@@ -141,6 +148,12 @@ async def test_local_policy_keeps_limiting_in_process(
     assert stats.backend_failures == 4
     assert stats.degraded
     assert [e.type for e in events] == [RateLimitEventType.DEGRADED]
+    redis_server.start()  # a fresh server (no persistence): a fresh shared bucket
+    assert [(await limiter.hit("k")).allowed for _ in range(4)] == [True, True, True, False]
+    stats = limiter.stats()
+    assert stats.backend_failures == 4
+    assert not stats.degraded
+    assert [e.type for e in events] == [RateLimitEventType.DEGRADED, RateLimitEventType.RECOVERED]
     await backend.aclose()
 
 
