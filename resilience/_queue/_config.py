@@ -6,7 +6,7 @@ import enum
 import itertools
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .._exceptions import ConfigurationError
 from .._policy import FailurePolicy
@@ -75,7 +75,8 @@ class QueueConfig(BaseModel):
     admission_shares: tuple[float, float, float, float, float] = DEFAULT_SHARES
     #: Shared backends: a holder's lease; a crashed process's slot is free after this long.
     lease_ttl: float = Field(default=10.0, gt=0)
-    #: Shared backends: safety-net re-check of a waiter when no message came (seconds).
+    #: Shared backends: safety-net re-check of a waiter when no message came (seconds);
+    #: below ``lease_ttl / 2``.
     recheck_interval: float = Field(default=2.0, gt=0)
     #: What a shared queue does when its backend is down.
     failure_policy: FailurePolicy = FailurePolicy.LOCAL
@@ -90,6 +91,17 @@ class QueueConfig(BaseModel):
         if any(b > a for a, b in itertools.pairwise(shares)):
             raise ValueError("admission shares must not increase from CRITICAL to BATCH")
         return shares
+
+    @model_validator(mode="after")
+    def _recheck_within_lease(self) -> QueueConfig:
+        # A granted waiter's lease is renewed only once it has woken up: if its push message
+        # is lost, the safety-net re-check must come well before that lease ends.
+        if not self.recheck_interval < self.lease_ttl / 2:
+            raise ValueError(
+                f"recheck_interval ({self.recheck_interval}) must be below lease_ttl / 2 "
+                f"({self.lease_ttl / 2})"
+            )
+        return self
 
     def thresholds(self) -> tuple[int, ...]:
         """Queue depth (all levels together) at which each level stops being admitted."""

@@ -114,6 +114,9 @@ async def test_invalid_settings_fail_at_construction(backend: Backend) -> None:
         PriorityQueue("bad", admission_shares=(1.0, 0.5, 0.9, 0.5, 0.1), backend=backend)
     with pytest.raises(ConfigurationError):
         PriorityQueue("bad", failure_policy="maybe", backend=backend)
+    # a granted waiter whose push was lost must re-check before its (not yet renewed) lease ends
+    with pytest.raises(ConfigurationError, match="recheck_interval"):
+        PriorityQueue("bad", lease_ttl=4.0, recheck_interval=2.0, backend=backend)
 
 
 async def test_clear_fails_every_waiter_clearly(backend: Backend, make_queue: MakeQueue) -> None:

@@ -70,7 +70,7 @@ async def test_live_holders_renew_their_leases(
     # Right after a renewal, move the server clock half a lease ahead; the renewer (every
     # lease/3) must push the lease out again before it ends. Twice: without renewals the lease
     # would be over after the second move. Margin per step: lease/6 = 0.4 s of real time.
-    queue = make_queue(backend, max_concurrent=1, lease_ttl=2.4)
+    queue = make_queue(backend, max_concurrent=1, lease_ttl=2.4, recheck_interval=0.5)
     remote = queue._remote
     assert remote is not None
     client: Any = backend.client  # type: ignore[attr-defined]
@@ -128,7 +128,7 @@ async def test_double_or_foreign_release_adds_no_capacity(
 
 async def test_waiters_are_woken_by_push(backend: Backend, make_queue: MakeQueue) -> None:
     # the safety-net re-check is a minute away: only the pub/sub message can wake the waiter
-    queue = make_queue(backend, max_concurrent=1, recheck_interval=60.0)
+    queue = make_queue(backend, max_concurrent=1, recheck_interval=60.0, lease_ttl=1000.0)
     log: list[str] = []
     async with anyio.create_task_group() as group:
         holder = await start_holder(group, queue, "NORMAL", log)
