@@ -135,36 +135,27 @@ class RemoteGate:
             self._orphans.add(ticket)
             self._start_renewer()
 
-    def _take_orphans(self) -> list[str]:
+    async def _reap(self) -> None:
         with self._lock:
             orphans, self._orphans = list(self._orphans), set()
-        return orphans
-
-    def _keep_orphans(self, orphans: list[str]) -> None:
-        with self._lock:
-            self._orphans.update(orphans)
-
-    async def _reap(self) -> None:
-        orphans = self._take_orphans()
-        if not orphans:
-            return
         try:
             reply = await self.backend.run(GATE, self._keys, self._args("reap", more=orphans))
         except BackendError:
-            self._keep_orphans(orphans)
-            return
-        self._ok(reply)
+            with self._lock:
+                self._orphans.update(orphans)  # next time
+        else:
+            self._ok(reply)
 
     def _reap_sync(self) -> None:
-        orphans = self._take_orphans()
-        if not orphans:
-            return
+        with self._lock:
+            orphans, self._orphans = list(self._orphans), set()
         try:
             reply = self.backend.run_sync(GATE, self._keys, self._args("reap", more=orphans))
         except BackendError:
-            self._keep_orphans(orphans)
-            return
-        self._ok(reply)
+            with self._lock:
+                self._orphans.update(orphans)
+        else:
+            self._ok(reply)
 
     def _ok(self, reply: Reply) -> None:
         last = self.last
