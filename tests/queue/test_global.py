@@ -67,25 +67,32 @@ async def test_crashed_holder_is_freed_within_its_lease(
 async def test_live_holders_renew_their_leases(
     backend: Backend, clock: TestClock, make_queue: MakeQueue
 ) -> None:
-    # Right after a renewal, move the server clock half a lease ahead; the renewer (every
-    # lease/3) must push the lease out again before it ends. Twice: without renewals the lease
-    # would be over after the second move. Margin per step: lease/6 = 0.4 s of real time.
-    queue = make_queue(backend, max_concurrent=1, lease_ttl=2.4, recheck_interval=0.5)
-    remote = queue._remote
-    assert remote is not None
+    # 1. The renewer thread renews by itself (every lease/3): no clock logic, only "it happens".
+    ticking = make_queue(backend, max_concurrent=1, lease_ttl=3.0, recheck_interval=0.5)
+    ticking_remote = ticking._remote
+    assert ticking_remote is not None
     client: Any = backend.client  # type: ignore[attr-defined]
-    key = remote._keys[0]
     log: list[str] = []
     async with anyio.create_task_group() as group:
+        holder = await start_holder(group, ticking, "NORMAL", log)
+        await next_renewal(client, ticking_remote._keys[0])
+        holder.leave.set()
+    # 2. What a renewal does, by the server clock: each one pushes the lease a full lease_ttl
+    # past the server's now, so three moves of 0.6 lease (1.8 leases in all) keep the slot.
+    # The lease is long, so real time cannot decide anything here.
+    queue = make_queue(backend, max_concurrent=1, lease_ttl=100.0)
+    remote = queue._remote
+    assert remote is not None
+    async with anyio.create_task_group() as group:
         holder = await start_holder(group, queue, "NORMAL", log)
-        for _ in range(2):
-            await next_renewal(client, key)
-            clock.advance(1.2)
-        await next_renewal(client, key)
+        for _ in range(3):
+            clock.advance(60.0)
+            remote._renew_once()
         waiter = await start_waiter(group, queue, "LOW", log)
         await queue.aexpire()
         assert not waiter.entered
         assert queue.stats().active == 1
+        assert queue.stats().leases_lost == 0
         holder.leave.set()
         await until(lambda: waiter.entered, "the waiter")
         waiter.leave.set()
