@@ -374,16 +374,20 @@ class LocalGate:
         if following is not None:
             self.watch(loop, following)
 
-    def watch_trio(self, deadline: float) -> None:
-        """The trio form of :meth:`watch` (from a task of the trio run).
+    def watch_trio(self, deadline: float, token: object = None) -> None:
+        """The trio form of :meth:`watch` (from a task of the trio run, whose ``token`` it is).
 
         One system task per trio run and gate sleeps until the earliest deadline; an earlier
         deadline moves its cancel scope's deadline.
         """
+        armed = self._trio_watchdogs.get(token) if token is not None else None
+        if armed is not None and armed[0] <= deadline:  # nearly always: nothing to do
+            return
         import trio
 
-        token = trio.lowlevel.current_trio_token()
-        armed = self._trio_watchdogs.get(token)
+        if token is None:
+            token = trio.lowlevel.current_trio_token()
+            armed = self._trio_watchdogs.get(token)
         if armed is not None:
             if armed[0] <= deadline:
                 return

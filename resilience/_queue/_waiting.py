@@ -69,7 +69,7 @@ async def _wait_local_trio(gate: LocalGate, name: str, level: int, timeout: floa
                 if deadline <= gate.clock():
                     gate.abandon(waiter, TIMED_OUT)
                     break
-                gate.watch_trio(deadline)  # one watchdog per run: no timer per waiter
+                gate.watch_trio(deadline, waker.token)  # one watchdog per run: no timer each
             await waker.wait(None)
     except BaseException:
         gate.abandon(waiter, CANCELLED)

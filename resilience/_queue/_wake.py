@@ -87,16 +87,35 @@ class AsyncioWaker:
                 handle.cancel()
 
 
+# trio is optional: its low-level functions are bound on the first TrioWaker (no import
+# statement and attribute chain per wait, wake-up and abort on the contended path).
+_reschedule: Any = None
+_wait_task_rescheduled: Any = None
+_ABORT_SUCCEEDED: Any = None
+
+
+def _trio_lowlevel() -> Any:
+    global _reschedule, _wait_task_rescheduled, _ABORT_SUCCEEDED
+    import trio
+
+    lowlevel = trio.lowlevel
+    if _reschedule is None:
+        _wait_task_rescheduled = lowlevel.wait_task_rescheduled
+        _ABORT_SUCCEEDED = lowlevel.Abort.SUCCEEDED
+        _reschedule = lowlevel.reschedule
+    return lowlevel
+
+
 class TrioWaker:
     """A waker for a task on a trio run: the task parks itself and is rescheduled directly."""
 
-    __slots__ = ("_parked", "_task", "_thread", "_token", "fired")
+    __slots__ = ("_parked", "_task", "_thread", "fired", "token")
 
     def __init__(self) -> None:
-        import trio
-
-        self._token: Any = trio.lowlevel.current_trio_token()
-        self._task: Any = trio.lowlevel.current_task()
+        lowlevel = _trio_lowlevel()
+        #: The trio run's token (the run this waiter belongs to).
+        self.token: Any = lowlevel.current_trio_token()
+        self._task: Any = lowlevel.current_task()
         self._thread = _get_ident()
         self._parked = False
         self.fired = False
@@ -107,34 +126,30 @@ class TrioWaker:
             self._fire()
         else:
             with contextlib.suppress(RuntimeError):  # trio.RunFinishedError: nobody to wake
-                self._token.run_sync_soon(self._fire)
+                self.token.run_sync_soon(self._fire)
 
     def _fire(self) -> None:
-        import trio
-
         self.fired = True
         if self._parked:
             self._parked = False
-            trio.lowlevel.reschedule(self._task)
+            _reschedule(self._task)
 
     def _abort(self, _: Any) -> Any:
-        import trio
-
         self._parked = False
-        return trio.lowlevel.Abort.SUCCEEDED
+        return _ABORT_SUCCEEDED
 
     async def wait(self, timeout: float | None) -> None:
         """Wait for :meth:`set` (or the timeout)."""
-        import trio
-
         if self.fired:
             return
         self._parked = True
         if timeout is None:
-            await trio.lowlevel.wait_task_rescheduled(self._abort)
+            await _wait_task_rescheduled(self._abort)
             return
+        import trio
+
         with trio.move_on_after(max(timeout, 0.0)):
-            await trio.lowlevel.wait_task_rescheduled(self._abort)
+            await _wait_task_rescheduled(self._abort)
 
 
 class ThreadWaker:
