@@ -136,3 +136,31 @@ def test_stats_count_per_policy_and_usage(sync_backend: Backend, sync_clock: Tes
     # peek and usage consume nothing and count nothing
     limiter.peek_sync("a")
     assert limiter.stats().allowed == 3
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_reset_and_peek_cover_every_policy(
+    sync_backend: Backend, sync_clock: TestClock, algorithm: str
+) -> None:
+    limiter = RateLimiter(
+        ["2 per 10 seconds", "3 per 100 seconds", "4 per 1000 seconds"],
+        algorithm=algorithm,
+        backend=sync_backend,
+    )
+    align(sync_backend, sync_clock, 1000)
+    assert limiter.hit_sync("k").allowed
+    assert limiter.hit_sync("k").allowed
+    sync_clock.advance(21)
+    assert limiter.hit_sync("k").allowed
+    used = [u.used for u in limiter.usage_sync("k").policies]
+    assert used[1:] == [3, 3]
+    for _ in range(3):  # peeks (allowed or not) change nothing
+        limiter.peek_sync("k")
+        limiter.peek_sync("k", cost=2)
+    assert [u.used for u in limiter.usage_sync("k").policies] == used
+    assert not limiter.hit_sync("k").allowed  # the second policy is full
+    assert limiter.reset_sync("k")
+    # Every policy forgot the key (the log keeps one key per policy).
+    assert [u.used for u in limiter.usage_sync("k").policies] == [0, 0, 0]
+    assert not limiter.reset_sync("k")
+    assert limiter.hit_sync("k", cost=2).allowed
