@@ -168,13 +168,15 @@ def test_fractional_rates_lose_no_tokens(
     assert abs(admitted - 40) <= 1
 
 
-EXACT_SPECS: list[str | RateLimit] = [
+EXACT_SPECS: list[str | RateLimit | list[str | RateLimit]] = [
     "3 per 30 seconds",
     "7 per 3 seconds",
     "2 per 5 seconds",
     "100/minute",
     "5 per 15 minutes",
     RateLimit(rate=1, period=0.3),
+    ["7 per 3 seconds", "20 per 60 seconds"],
+    [RateLimit(rate=1, period=0.7), "2 per 5 seconds", "5 per 15 minutes"],
 ]
 
 
