@@ -125,12 +125,8 @@ class RemoteGate:
         return reply
 
     def _orphan(self, ticket: str) -> None:
-        """Remember a ticket whose fate Redis may not know yet (a call failed around it).
-
-        It may still wait in the shared queue, or hold a slot granted to nobody; the next
-        exchange with Redis (any call of this process, at the latest the renewer's next tick)
-        withdraws or releases it, so the shared gate does not lose the slot for a whole lease.
-        """
+        # Redis may still have this ticket queued or granted (a call around it failed): the
+        # next exchange (at the latest the renewer's next tick) withdraws or releases it.
         with self._lock:
             self._orphans.add(ticket)
             self._start_renewer()
@@ -254,9 +250,13 @@ class RemoteGate:
         """Slots this process holds on the shared gate."""
         return len(self._held)
 
-    def _fallback(self, error: BackendError) -> None:
-        """Apply the failure policy; return normally for ``local``, raise for ``fail_closed``."""
+    def _fallback(self, error: BackendError, level: int, deadline: float | None) -> None:
+        # The failure policy (local: return; fail_closed: raise QueueFull); a request whose
+        # timeout ran out meanwhile times out: no policy may start it late.
         self._failed(error)
+        if deadline is not None and time.monotonic() >= deadline:
+            self.counters.timed_out += 1
+            raise outcome_error(self.config.name, TIMED_OUT, level) from error
         policy = self.config.failure_policy
         if policy is FailurePolicy.FAIL_CLOSED:
             self.counters.rejected += 1
@@ -326,7 +326,7 @@ class RemoteGate:
         if failure is not None:
             # outside the handler above: a refusal or a timeout of the fallback is its own
             # outcome (counted once), not a cancellation of the shared ticket
-            self._fallback(failure)
+            self._fallback(failure, level, deadline)
             return await self._acquire_fallback(level, deadline)
         assert state is not None
         return self._finish(ticket, state, level, started)
@@ -422,7 +422,7 @@ class RemoteGate:
                 self._failed(error)
             raise
         if failure is not None:  # as in acquire: outside the cancellation handler
-            self._fallback(failure)
+            self._fallback(failure, level, deadline)
             if self.config.failure_policy is FailurePolicy.FAIL_OPEN:
                 return OPEN
             if not self.local.try_acquire(level):

@@ -15,7 +15,7 @@ import anyio
 import pytest
 import redis
 
-from resilience import Backend, BackendError, PriorityQueue, backend_from_url
+from resilience import Backend, BackendError, PriorityQueue, QueueTimeout, backend_from_url
 from resilience._queue import QueueEvent, QueueEventType
 from tests.conftest import unique_prefix
 from tests.queue.helpers import start_holder, start_waiter, until
@@ -150,5 +150,41 @@ async def test_operations_while_the_backend_is_down(
         with pytest.raises(BackendError):
             await queue.aresize(3)
         assert queue.stats().max_concurrent == 3  # the fallback gate took the new limit
+    finally:
+        await backend.aclose()
+
+
+async def test_no_fallback_slot_after_the_deadline(
+    redis_server: RedisServer, admin: Any, make_queue: MakeQueue
+) -> None:
+    # The waiter's round trip fails only after its timeout has passed (the backend's timeout is
+    # longer than the request's): it must time out, not start late on the fallback gate.
+    backend = backend_from_url(
+        redis_server.url, timeout=0.3, probe_interval=60.0, prefix=unique_prefix()
+    )
+    try:
+        queue = make_queue(backend, max_concurrent=1, recheck_interval=0.05, lease_ttl=60.0)
+        started: list[str] = []
+        errors: list[BaseException] = []
+
+        async def late() -> None:
+            try:
+                await queue.execute(started.append, "late", timeout=0.2)
+            except QueueTimeout as error:
+                errors.append(error)
+
+        log: list[str] = []
+        async with anyio.create_task_group() as group:
+            holder = await start_holder(group, queue, "NORMAL", log, "holder")
+            before = queue.stats().queued_total
+            group.start_soon(late)
+            await until(lambda: queue.stats().queued_total > before, "the request to queue")
+            admin.client_pause(60_000, all=False)  # its next round trip fails after 0.3 s
+            await until(lambda: bool(errors) or bool(started), "the request to end")
+            admin.client_unpause()
+            holder.leave.set()
+        assert started == []
+        assert len(errors) == 1
+        assert queue.stats().timed_out == 1
     finally:
         await backend.aclose()
