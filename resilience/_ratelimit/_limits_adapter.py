@@ -106,8 +106,6 @@ class LimitsStorageLimiter(LimiterFrontDoors):
         smallest = min(range(len(self.limits)), key=lambda i: self.limits[i].rate)
         policy = self.limits[smallest]
         if cost > policy.rate:
-            with self._count_lock:
-                self._rejected[smallest] += 1
             return RateLimitResult.explained(
                 (0, smallest + 1, policy.rate, 0.0, math.inf),
                 self.limits,
@@ -193,14 +191,14 @@ class LimitsStorageLimiter(LimiterFrontDoors):
         """Decide one hit now (blocking; sync storages only)."""
         refused = self._cost_check(key, cost)
         if refused is not None:
-            return refused
+            return self._count(refused)
         return self._count(self._decide_sync(key, cost, False))
 
     async def hit(self, key: KeyArg, cost: int = 1) -> RateLimitResult:
         """Decide one hit now; never waits."""
         refused = self._cost_check(key, cost)
         if refused is not None:
-            return refused
+            return self._count(refused)
         return self._count(await self._decide(key, cost, False))
 
     def peek_sync(self, key: KeyArg, cost: int = 1) -> RateLimitResult:

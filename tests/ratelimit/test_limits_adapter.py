@@ -119,3 +119,14 @@ def test_a_refused_hit_never_reports_zero_retry_after() -> None:
     refused = limiter._result("k", False, [stale], [False], 1)
     assert not refused.allowed
     assert 0 < refused.retry_after <= 100
+
+
+def test_peek_counts_nothing(storage: Any) -> None:
+    limiter = LimitsStorageLimiter("2 per 100 seconds", storage=storage, name="peek-count")
+    assert limiter.peek_sync("k").allowed
+    too_big = limiter.peek_sync("k", cost=3)
+    assert not too_big.allowed
+    assert too_big.retry_after == math.inf
+    assert (limiter.stats().allowed, limiter.stats().rejected) == (0, 0)
+    assert not limiter.hit_sync("k", cost=3).allowed  # a hit is counted
+    assert (limiter.stats().allowed, limiter.stats().rejected) == (0, 1)
