@@ -23,7 +23,7 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 from threading import Lock, get_ident
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from .._clock import Clock
 from ._config import LEVELS
@@ -80,7 +80,7 @@ def wake(woken: Sequence[Waiter]) -> None:
     for waiter in woken:
         waker = waiter.waker
         if waiter.thread:
-            future = cast("asyncio.Future[None]", waker)
+            future: asyncio.Future[None] = waker  # type: ignore[assignment]  # (no cast() call)
             if waiter.thread == get_ident():
                 if not future.done():
                     future.set_result(None)
@@ -88,7 +88,7 @@ def wake(woken: Sequence[Waiter]) -> None:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody to wake
                     future.get_loop().call_soon_threadsafe(_resolve, future)
         else:
-            cast(_Wakeable, waker).set()
+            waker.set()  # type: ignore[union-attr]
 
 
 class LocalGate:
@@ -117,7 +117,8 @@ class LocalGate:
         # Waiters with a deadline, earliest first (arrival order when timeouts are equal).
         self._deadlines: deque[Waiter] = deque()
         self._seq = 0
-        self._watchdogs: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.TimerHandle]] = {}
+        #: Per asyncio loop, the armed watchdog: (deadline, timer handle). Loop thread only.
+        self.watchdogs: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.TimerHandle]] = {}
         self._trio_watchdogs: dict[object, list[Any]] = {}
 
     # -- the uncontended path ------------------------------------------------------------------
@@ -192,7 +193,7 @@ class LocalGate:
             lock.release()
         if woken is None:
             if waiter.thread == get_ident():  # an asyncio future of this thread's loop
-                future = cast("asyncio.Future[None]", waiter.waker)
+                future: asyncio.Future[None] = waiter.waker  # type: ignore[assignment]
                 if not future.done():
                     future.set_result(None)
             else:
@@ -356,20 +357,20 @@ class LocalGate:
         One timer per loop and gate instead of one per waiter: deadlines arrive roughly in
         order, so the armed timer is nearly always early enough already.
         """
-        armed = self._watchdogs.get(loop)
+        armed = self.watchdogs.get(loop)
         if armed is not None:
             if armed[0] <= deadline:
                 return
             armed[1].cancel()
-        elif len(self._watchdogs) > 8:
-            for old in [lp for lp in list(self._watchdogs) if lp.is_closed()]:
-                self._watchdogs.pop(old, None)
+        elif len(self.watchdogs) > 8:
+            for old in [lp for lp in list(self.watchdogs) if lp.is_closed()]:
+                self.watchdogs.pop(old, None)
         delay = max(deadline - self.clock(), 0.0)
         handle = loop.call_at(loop.time() + delay, self._watchdog, loop)
-        self._watchdogs[loop] = (deadline, handle)
+        self.watchdogs[loop] = (deadline, handle)
 
     def _watchdog(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._watchdogs.pop(loop, None)
+        self.watchdogs.pop(loop, None)
         following = self._next_deadline()
         if following is not None:
             self.watch(loop, following)

@@ -75,8 +75,11 @@ class QueueSlot:
             future = loop.create_future()
             waiter = gate.enqueue(self._level, self._timeout, future, get_ident())
             if waiter.state == WAITING:
-                if waiter.deadline is not None:
-                    gate.watch(loop, waiter.deadline)
+                deadline = waiter.deadline
+                if deadline is not None:
+                    armed = gate.watchdogs.get(loop)  # watch()'s first test, inlined:
+                    if armed is None or armed[0] > deadline:  # nearly always armed already
+                        gate.watch(loop, deadline)
                 try:
                     await future
                 except BaseException:
@@ -235,7 +238,7 @@ class PriorityQueue:
         if shared is not None and timeout is DEFAULT:
             # in-process gate: a slot object keeps no per-use state, so one per level is
             # shared by every ``async with`` (no allocation on the hot path)
-            return shared[parse_priority(priority)]
+            return shared[priority if type(priority) is Priority else parse_priority(priority)]
         return QueueSlot(self, parse_priority(priority), self._timeout(timeout))
 
     def slot_sync(
