@@ -65,7 +65,7 @@ class QueueSlot:
         remote = queue._remote
         if remote is None:
             gate = queue._local
-            if gate.try_acquire(self._level):
+            if not gate.queued and gate.try_acquire(self._level):  # no call when others wait
                 return self
             loop = _get_running_loop()  # None on trio, without raising
             if loop is None:
