@@ -40,7 +40,8 @@ def token_bucket(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
                 store.set(keys[0], [left, now, now], 2 * ttl)
             else:
                 state[0] = left
-                state[1] = now
+                if now > state[1]:  # a server clock that went back moves no stamp back
+                    state[1] = now
                 if now - state[2] > ttl:
                     state[2] = now
                     store.touch(keys[0], 2 * ttl)
@@ -54,17 +55,22 @@ def token_bucket(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
     key = keys[0]
     state = store.get(key)
     levels: list[float] = []
+    stamps: list[float] = []
     fits: list[bool] = []
     waits: list[float] = []
     for i in range(n):
         cap, rate = args[4 + 2 * i], args[5 + 2 * i]
         tokens = cap
+        stamp = now
         if state is not None and len(state) == 2 * n + 1:
             elapsed = now - state[2 * i + 1]
             tokens = state[2 * i] + (elapsed * rate if elapsed > 0 else 0.0)
             if tokens > cap:
                 tokens = cap
+            if elapsed < 0:
+                stamp = state[2 * i + 1]
         levels.append(tokens)
+        stamps.append(stamp)
         fits.append(tokens + rate * TICK + EPS >= cost)
         waits.append(max(cost - tokens, 0.0) / rate)
     caps = [args[4 + 2 * i] for i in range(n)]
@@ -80,8 +86,8 @@ def token_bucket(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
     )
     if reply[0] and not peek:
         new: list[float] = []
-        for tokens in levels:
-            new += (tokens - cost, now)
+        for tokens, stamp in zip(levels, stamps, strict=True):
+            new += (tokens - cost, stamp)
         new.append(now)
         store.set(key, new, 2 * ttl)
     return reply

@@ -29,6 +29,8 @@ def fixed_window(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
         # the window without a TTL update on later hits.
         limit, period = args[4], args[5]
         window = floor((now + TICK) / period)
+        if state is not None and state[0] > window:  # the server clock went back
+            window = state[0]
         count = state[1] if state is not None and state[0] == window else 0
         reset_after = (window + 1) * period - now
         if count + cost <= limit:
@@ -55,8 +57,11 @@ def fixed_window(store: MemoryStore, keys: Sequence[str], args: Sequence[Any]) -
         limit, period = args[4 + 2 * i], args[5 + 2 * i]
         window = floor((now + TICK) / period)
         count = 0
-        if state is not None and len(state) == 2 * n and state[2 * i] == window:
-            count = state[2 * i + 1]
+        if state is not None and len(state) == 2 * n:
+            if state[2 * i] > window:  # the server clock went back
+                window = state[2 * i]
+            if state[2 * i] == window:
+                count = state[2 * i + 1]
         reset_after = (window + 1) * period - now
         fit = count + cost <= limit
         fits.append(fit)
@@ -89,6 +94,8 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
         now = store.now
         state = store.get(keys[0])
         window = floor((now + TICK) / period)
+        if state is not None and state[0] > window:  # the server clock went back
+            window = state[0]
         prev = curr = 0
         if state is not None:
             if state[0] == window:
@@ -97,6 +104,8 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
                 prev = state[2]
         start = window * period
         weight = 1.0 - (now + TICK - start) / period
+        if weight > 1.0:
+            weight = 1.0
         estimate = (prev * weight if weight > 0.0 else 0.0) + curr
         if estimate + cost <= limit + EPS and not peek:
             if state is None:
@@ -137,6 +146,8 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
         prev = curr = 0
         if state is not None and len(state) == 3 * n:
             stored = state[3 * i]
+            if stored > window:  # the server clock went back
+                window = stored
             if stored == window:
                 prev, curr = state[3 * i + 1], state[3 * i + 2]
             elif stored == window - 1:
@@ -145,6 +156,8 @@ def sliding_window_counter(store: MemoryStore, keys: Sequence[str], args: Sequen
         weight = 1.0 - (now + TICK - start) / period
         if weight < 0.0:
             weight = 0.0
+        elif weight > 1.0:
+            weight = 1.0
         estimate = prev * weight + curr
         fit = estimate + cost <= limit + EPS
         fits.append(fit)

@@ -20,6 +20,7 @@ local worst, worst_wait = 1, -1
 for i = 1, n do
   local limit, period = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   local window = math.floor((t + TICK) / period)
+  if old[2 * i - 1] and old[2 * i - 1] > window then window = old[2 * i - 1] end  -- clock went back
   local count = 0
   if old[2 * i - 1] == window then count = old[2 * i] end
   counts[i] = count

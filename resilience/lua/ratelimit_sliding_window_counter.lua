@@ -20,6 +20,7 @@ local worst, worst_wait = 1, -1
 for i = 1, n do
   local limit, period = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   local window = math.floor((t + TICK) / period)
+  if old[3 * i - 2] and old[3 * i - 2] > window then window = old[3 * i - 2] end  -- clock went back
   local prev, curr = 0, 0
   if old[3 * i - 2] == window then
     prev, curr = old[3 * i - 1], old[3 * i]
@@ -28,7 +29,7 @@ for i = 1, n do
   end
   local start = window * period
   local weight = 1 - (t + TICK - start) / period
-  if weight < 0 then weight = 0 end
+  if weight < 0 then weight = 0 elseif weight > 1 then weight = 1 end
   est[i] = prev * weight + curr
   curs[i] = curr
   prevs[i] = prev

@@ -15,14 +15,18 @@ local old = {}
 local raw = redis.call('GET', KEYS[1])
 if raw and #raw == 8 * 2 * n then old = {struct.unpack(fmt, raw)} end
 local ok = true
-local levels = {}
+local levels, stamps = {}, {}
 local worst, worst_wait = 1, -1
 for i = 1, n do
   local cap, rate = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   local tokens = cap
+  stamps[i] = t
   if old[2 * i] then
     local elapsed = t - old[2 * i]
-    if elapsed < 0 then elapsed = 0 end
+    if elapsed < 0 then
+      elapsed = 0
+      stamps[i] = old[2 * i]  -- the server clock went back: the stamp does not
+    end
     tokens = old[2 * i - 1] + elapsed * rate
     if tokens > cap then tokens = cap end
   end
@@ -48,7 +52,7 @@ if ok then
       best, best_rem, best_reset = i, rem, (cap - left) / rate
     end
     parts[2 * i - 1] = left
-    parts[2 * i] = t
+    parts[2 * i] = stamps[i]
   end
   if not peek then
     redis.call('SET', KEYS[1], struct.pack(fmt, unpack(parts)), 'PX', math.ceil(ttl * 1000))

@@ -7,9 +7,10 @@ import random
 
 import pytest
 
-from resilience import Backend, RateLimit, RateLimiter
+from resilience import Backend, MemoryBackend, RateLimit, RateLimiter
+from resilience._backends._redis import RedisBackend
 from tests.conftest import ALL_BACKENDS, TestClock
-from tests.ratelimit.helpers import ALGORITHMS, BUCKETS, align, epsilon, frozen_backend
+from tests.ratelimit.helpers import ALGORITHMS, BUCKETS, EPOCH, align, epsilon, frozen_backend
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -208,5 +209,35 @@ def test_retry_after_is_exact_at_epoch_scale(
                 else:
                     advance(wait)
                 assert limiter.hit_sync("k").allowed, (spec, wait)
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("kind", ALL_BACKENDS)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_clock_that_goes_back_admits_no_more(
+    kind: str, algorithm: str, request: pytest.FixtureRequest
+) -> None:
+    # A Redis failover to a server whose clock is behind (or a stepped clock): the time the
+    # scripts see jumps back 6 s, then forward again. No more than the limit may pass.
+    backend, _ = frozen_backend(kind, request)
+    now = [EPOCH + 5.0]
+    if isinstance(backend, MemoryBackend):
+        backend = MemoryBackend(clock=lambda: now[0])
+
+    def set_time(value: float) -> None:
+        now[0] = value
+        if isinstance(backend, RedisBackend):
+            backend.clock_offset = value
+
+    try:
+        limiter = RateLimiter("4 per 10 seconds", algorithm=algorithm, backend=backend)
+        set_time(EPOCH + 5.0)
+        admitted = sum(limiter.hit_sync("k").allowed for _ in range(2))
+        set_time(EPOCH - 1.0)  # 6 s back, into the previous window
+        admitted += sum(limiter.hit_sync("k").allowed for _ in range(4))
+        set_time(EPOCH + 5.0)
+        admitted += sum(limiter.hit_sync("k").allowed for _ in range(4))
+        assert admitted == 4
     finally:
         backend.close()
