@@ -70,6 +70,9 @@ class Waiter:
         self.thread = thread
 
 
+_new_waiter = Waiter.__new__
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -225,11 +228,17 @@ class LocalGate:
                 # The common contended case: no slot, room in the queue, nothing expired.
                 # admit()'s first rule, then _admit() without the displacement branch.
                 self._seq = seq = self._seq + 1
+                waiter = _new_waiter(Waiter)  # Waiter(...) without its __init__ frame
+                waiter.level = level
+                waiter.seq = seq
+                waiter.enqueued = now
+                waiter.state = WAITING
+                waiter.waker = waker
+                waiter.thread = thread
                 if timeout is None:
-                    waiter = Waiter(level, seq, now, None, waker, thread)
+                    waiter.deadline = None
                 else:
-                    deadline = now + timeout
-                    waiter = Waiter(level, seq, now, deadline, waker, thread)
+                    waiter.deadline = deadline = now + timeout
                     if not deadlines or deadlines[-1].deadline <= deadline:  # type: ignore[operator]
                         deadlines.append(waiter)
                     else:  # a shorter per-call timeout: keep the order
