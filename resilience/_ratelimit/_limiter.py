@@ -378,8 +378,9 @@ class RateLimiter(LimiterFrontDoors):
     def _failed(self, key: KeyArg, error: BackendError, *, count: bool = True) -> RateLimitResult:
         with self._count_lock:
             self._failures += 1
-        if not self._outage:
+            first = not self._outage
             self._outage = True
+        if first:  # one event and one warning per outage, however many threads fail at once
             emit(self._listeners, RateLimitEvent(self.name, RateLimitEventType.DEGRADED, error))
             logger.warning(
                 "rate limiter %r: backend %s failed (%s); %s until it is back",
@@ -409,14 +410,14 @@ class RateLimiter(LimiterFrontDoors):
     def _transition(self) -> None:
         """Note a change of outage state after a decision (``local``: the runner fell back)."""
         degraded = not self._direct and self._runner.degraded
-        if degraded is self._outage:
-            return
+        with self._count_lock:  # flip once: concurrent callers emit one event, not several
+            if degraded is self._outage:
+                return
+            self._outage = degraded
         if not degraded:
-            self._outage = False
             logger.warning("rate limiter %r: backend %s is back", self.name, self.backend.url)
             emit(self._listeners, RateLimitEvent(self.name, RateLimitEventType.RECOVERED))
         else:
-            self._outage = True
             logger.warning(
                 "rate limiter %r: backend %s failed; deciding in process (local) until it is back",
                 self.name,
