@@ -225,7 +225,7 @@ def _redis_sequential(report: Report, url: str) -> None:
     backend = backend_from_url(url, prefix="bench")
     assert isinstance(backend, RedisBackend)
     client = backend.client
-    sha = client.script_load(NOOP.source)
+    sha = str(client.script_load(NOOP.source))
     group = "Redis decision, sequential"
     cases: dict[str, Callable[[], object]] = {
         "raw redis-py EVALSHA (floor)": lambda: client.evalsha(sha, 1, *FLOOR_ARGS)

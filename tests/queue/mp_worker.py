@@ -28,7 +28,7 @@ async def _main(url: str, prefix: str, index: int, ready: Any, go: Any, results:
     import redis.asyncio
 
     backend = backend_from_url(url, prefix=prefix)
-    client = redis.asyncio.Redis.from_url(url)
+    client: Any = redis.asyncio.Redis.from_url(url)  # stubs differ across redis-py versions
     running, peak = f"{prefix}:mp:running", f"{prefix}:mp:peak"
     # no shedding here (every level may fill the queue): this test is about the shared limit
     queue = PriorityQueue(
