@@ -11,9 +11,6 @@ import asyncio
 import itertools
 import multiprocessing
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,7 +19,13 @@ from typing import Any
 import redis
 
 from benchmarks import _ratelimit_peers as peers
-from benchmarks.harness import Report, measure_concurrent, measure_sync
+from benchmarks.harness import (
+    PinnedRedisServer,
+    Report,
+    interleaved,
+    measure_concurrent,
+    measure_sync,
+)
 from resilience import MemoryBackend, RateLimiter, backend_from_url
 from resilience._backends._redis import RedisBackend
 from resilience._backends._scripts import NOOP
@@ -79,7 +82,7 @@ def _memory(report: Report) -> None:
                     calls[name] = partial(hit, "user:42")
                 else:
                     calls[name] = _rotating(hit, _cycle())
-            _interleaved(report, group, calls, lambda fn: measure_sync(fn, repeat=1))
+            interleaved(report, group, calls, lambda fn: measure_sync(fn, repeat=1))
             floor_ns = report.get(group, "hand-written token bucket").ns_per_op
             ratios = ", ".join(
                 f"{a} {report.get(group, f'resilience {a}').ns_per_op / floor_ns:.2f}x"
@@ -131,77 +134,9 @@ def _flatness(report: Report) -> None:
 # -- Redis -------------------------------------------------------------------------------------
 
 
-class _PinnedServer:
-    """A private redis-server on CPU 0; this process moves to the other CPUs."""
-
-    def __init__(self) -> None:
-        from tests.servers import free_port
-
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="bench-redis-")
-        self.pinned = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-        command = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self.dir,
-            "--loglevel",
-            "warning",
-        ]
-        if self.pinned:
-            command = ["taskset", "-c", "0", *command]
-            os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        client.close()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def _evalsha_calls(client: Any) -> int:
     stats = client.info("commandstats")
     return sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_eval"))
-
-
-ROUNDS = 5
-
-
-def _interleaved(
-    report: Report, group: str, cases: dict[str, Any], measure: Callable[[Any], list[float]]
-) -> None:
-    """Measure every case once per round, ROUNDS times, cases interleaved, best round kept.
-
-    On a shared 2-CPU machine the Redis figures drift by tens of percent within a run; taking
-    each case's best of rounds spread over the whole run compares them under the same drift.
-    """
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(ROUNDS):
-        for name, fn in cases.items():
-            try:
-                samples[name] += measure(fn)
-            except Exception as error:  # a peer's failure must not hide the other figures
-                report.note(f"{group} / {name} failed: {type(error).__name__}: {error}")
-                samples[name] = []
-                cases = {k: v for k, v in cases.items() if k != name}
-                break
-    for name, values in samples.items():
-        if values:
-            report.add(group, name, values)
 
 
 def _ratio_note(report: Report, group: str, algorithms: list[str]) -> None:
@@ -246,7 +181,7 @@ def _redis_sequential(report: Report, url: str) -> None:
     cases["pyrate-limiter redis"] = partial(
         peers.pyrate_hit(1_000_000, redis.Redis.from_url(url), name="bench-pyrate"), "user:42"
     )
-    _interleaved(report, group, cases, lambda fn: measure_sync(fn, repeat=1))
+    interleaved(report, group, cases, lambda fn: measure_sync(fn, repeat=1))
     _ratio_note(report, group, ALGORITHMS)
     # Round trips: two limits on one key are still one EVALSHA per decision.
     before = _evalsha_calls(client)
@@ -333,7 +268,7 @@ def _redis_concurrent(report: Report, url: str) -> None:
         return await acquired
 
     cases["pyrate-limiter redis (asyncio)"] = pyrate
-    _interleaved(report, group, cases, lambda fn: measure_concurrent(fn, repeat=1))
+    interleaved(report, group, cases, lambda fn: measure_concurrent(fn, repeat=1))
     _ratio_note(report, group, algorithms)
     backend.close()
 
@@ -385,7 +320,7 @@ def run(report: Report) -> None:
         _flatness(report)
     if "redis" not in parts and "exact" not in parts:
         return
-    server = _PinnedServer()
+    server = PinnedRedisServer()
     try:
         report.note(
             "Redis: private redis-server pinned to CPU 0, client pinned to CPU 1"
