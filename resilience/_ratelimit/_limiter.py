@@ -224,30 +224,9 @@ class RateLimiter(LimiterFrontDoors):
         else:
             args = self._args(cost, 0)
             if isinstance(args, RateLimitResult):
-                args.key = key
-                with self._count_lock:
-                    self._rejected[args._reply[1] - 1] += 1
-                return args
+                return self._too_costly(key, args)
         fast = self._fast
-        if fast is not None:
-            # The memory backend's own run_sync, inlined: the core under the store's lock.
-            self._lock_acquire()
-            try:
-                store = fast._store
-                store.now = self._clock()
-                reply = self._core(store, keys, args)
-                if reply[0] == 1:
-                    self._allowed += 1
-                else:
-                    self._rejected[reply[1] - 1] += 1
-            finally:
-                self._lock_release()
-            result = _new(RateLimitResult)
-            result._reply = reply
-            result._policies = self.limits
-            result.key = key
-            return result
-        else:
+        if fast is None:
             try:
                 if self._direct:  # fail_open / fail_closed: no fallback to run
                     reply = self._backend_run_sync(self._script, keys, args)
@@ -255,13 +234,20 @@ class RateLimiter(LimiterFrontDoors):
                     reply = self._runner.run_sync(self._script, keys, args)
             except BackendError as error:
                 return self._failed(key, error)
-            if self._outage or not self._direct:
-                self._transition()
-        with self._count_lock:
+            return self._finish(key, reply)
+        # The memory backend's own run_sync, inlined: the core under the store's lock, which
+        # also guards the counters.
+        self._lock_acquire()
+        try:
+            store = fast._store
+            store.now = self._clock()
+            reply = self._core(store, keys, args)
             if reply[0] == 1:
                 self._allowed += 1
             else:
                 self._rejected[reply[1] - 1] += 1
+        finally:
+            self._lock_release()
         # RateLimitResult(reply, self.limits, key) without the __init__ call (hot path).
         result = _new(RateLimitResult)
         result._reply = reply
@@ -275,6 +261,8 @@ class RateLimiter(LimiterFrontDoors):
         Returns a :class:`RateLimitResult`; a refused hit consumes nothing from any policy.
         A cost above the smallest capacity is refused at once (``retry_after`` is ``inf``).
         """
+        if self._fast is not None:
+            return self.hit_sync(key, cost)  # memory: no I/O, the very same decision
         keys = self._keys.get(key)
         if keys is None:
             keys = self._make_keys(key)
@@ -283,45 +271,32 @@ class RateLimiter(LimiterFrontDoors):
         else:
             args = self._args(cost, 0)
             if isinstance(args, RateLimitResult):
-                args.key = key
-                with self._count_lock:
-                    self._rejected[args._reply[1] - 1] += 1
-                return args
-        fast = self._fast
-        if fast is not None:
-            # The memory backend's own run_sync, inlined: the core under the store's lock.
-            self._lock_acquire()
-            try:
-                store = fast._store
-                store.now = self._clock()
-                reply = self._core(store, keys, args)
-                if reply[0] == 1:
-                    self._allowed += 1
-                else:
-                    self._rejected[reply[1] - 1] += 1
-            finally:
-                self._lock_release()
-            result = _new(RateLimitResult)
-            result._reply = reply
-            result._policies = self.limits
-            result.key = key
-            return result
-        else:
-            try:
-                if self._direct:  # fail_open / fail_closed: no fallback to run
-                    reply = await self._backend_run(self._script, keys, args)
-                else:
-                    reply = await self._runner.run(self._script, keys, args)
-            except BackendError as error:
-                return self._failed(key, error)
-            if self._outage or not self._direct:
-                self._transition()
+                return self._too_costly(key, args)
+        try:
+            if self._direct:  # fail_open / fail_closed: no fallback to run
+                reply = await self._backend_run(self._script, keys, args)
+            else:
+                reply = await self._runner.run(self._script, keys, args)
+        except BackendError as error:
+            return self._failed(key, error)
+        return self._finish(key, reply)
+
+    def _too_costly(self, key: KeyArg, refused: RateLimitResult) -> RateLimitResult:
+        """Count and return the refusal of a cost no policy can ever admit."""
+        refused.key = key
+        with self._count_lock:
+            self._rejected[refused._reply[1] - 1] += 1
+        return refused
+
+    def _finish(self, key: KeyArg, reply: Any) -> RateLimitResult:
+        """Count a backend's decision and wrap it (the shared-backend path)."""
+        if self._outage or not self._direct:
+            self._transition()
         with self._count_lock:
             if reply[0] == 1:
                 self._allowed += 1
             else:
                 self._rejected[reply[1] - 1] += 1
-        # RateLimitResult(reply, self.limits, key) without the __init__ call (hot path).
         result = _new(RateLimitResult)
         result._reply = reply
         result._policies = self.limits
