@@ -35,21 +35,19 @@ def _decode(reply: list[Any]) -> tuple[Any, ...]:
     return (reply[0], reply[1], reply[2], reset_after, retry_after, *reply[4:])
 
 
+#: The arguments, clock and state reader every decision script shares (Lua).
+_COMMON = ("ratelimit_common",)
+
 #: The decision script of each algorithm.
 SCRIPTS: dict[RateLimitAlgorithm, Script] = {
-    RateLimitAlgorithm.TOKEN_BUCKET: Script(
-        "ratelimit_token_bucket", _buckets.token_bucket, _decode
-    ),
-    RateLimitAlgorithm.GCRA: Script("ratelimit_gcra", _buckets.gcra, _decode),
-    RateLimitAlgorithm.SLIDING_WINDOW: Script(
-        "ratelimit_sliding_window", _log.sliding_window, _decode
-    ),
-    RateLimitAlgorithm.SLIDING_WINDOW_COUNTER: Script(
-        "ratelimit_sliding_window_counter", _windows.sliding_window_counter, _decode
-    ),
-    RateLimitAlgorithm.FIXED_WINDOW: Script(
-        "ratelimit_fixed_window", _windows.fixed_window, _decode
-    ),
+    algorithm: Script(f"ratelimit_{algorithm.value}", core, _decode, includes=_COMMON)
+    for algorithm, core in (
+        (RateLimitAlgorithm.TOKEN_BUCKET, _buckets.token_bucket),
+        (RateLimitAlgorithm.GCRA, _buckets.gcra),
+        (RateLimitAlgorithm.SLIDING_WINDOW, _log.sliding_window),
+        (RateLimitAlgorithm.SLIDING_WINDOW_COUNTER, _windows.sliding_window_counter),
+        (RateLimitAlgorithm.FIXED_WINDOW, _windows.fixed_window),
+    )
 }
 
 #: Deletes every state key of one user key.

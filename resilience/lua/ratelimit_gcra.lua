@@ -2,17 +2,7 @@
 -- KEYS[1]: state: tat_1, tat_2 ... (theoretical arrival times) as little-endian doubles.
 -- ARGV: cost, peek, ttl (s), n, then per limit tau (burst * interval), interval (s per hit).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
-local EPS = 1e-9
-local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
-local cost = tonumber(ARGV[1])
-local peek = ARGV[2] == '1'
-local ttl = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
-local t = now()
-local fmt = '<' .. string.rep('d', n)
-local old = {}
-local raw = redis.call('GET', KEYS[1])
-if raw and #raw == 8 * n then old = {struct.unpack(fmt, raw)} end
+local old, fmt = read_state(1)
 local ok = true
 local tats, news = {}, {}
 local worst, worst_wait = 1, -1

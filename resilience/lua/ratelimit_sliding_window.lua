@@ -3,12 +3,6 @@
 -- the head, so each hit costs amortized O(1) however full the window is.
 -- ARGV: cost, peek, ttl (unused), n, then per limit limit, period (s).
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]}.
-local EPS = 1e-9
-local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
-local cost = tonumber(ARGV[1])
-local peek = ARGV[2] == '1'
-local n = tonumber(ARGV[4])
-local t = now()
 local ok = true
 local counts = {}
 local worst, worst_wait = 1, -1

@@ -3,17 +3,7 @@
 -- ARGV: cost, peek (1 = decide without consuming), ttl (s), n, then per limit capacity, rate/s.
 -- Returns {allowed, index, remaining, pack("<dd", reset_after, retry_after)[, remaining_i...]};
 -- a refused hit writes nothing.
-local EPS = 1e-9
-local TICK = 1e-6  -- time resolution of decisions (s): TICK in _algorithms.py
-local cost = tonumber(ARGV[1])
-local peek = ARGV[2] == '1'
-local ttl = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
-local t = now()
-local fmt = '<' .. string.rep('d', 2 * n)
-local old = {}
-local raw = redis.call('GET', KEYS[1])
-if raw and #raw == 8 * 2 * n then old = {struct.unpack(fmt, raw)} end
+local old, fmt = read_state(2)
 local ok = true
 local levels, stamps = {}, {}
 local worst, worst_wait = 1, -1
