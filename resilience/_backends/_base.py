@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .._exceptions import BackendUnavailable
 from .._keys import make_key
+from .._listeners import deliver
 
 if TYPE_CHECKING:
     from ._memory import MemoryStore
@@ -190,12 +191,7 @@ class BackendStatus:
         )
 
     def _emit(self) -> None:
-        snapshot = self.snapshot()
-        for listener in list(self._listeners):
-            try:
-                listener(snapshot)
-            except Exception:
-                logger.exception("backend status listener %r raised; ignored", listener)
+        deliver(self._listeners, self.snapshot(), logger, "backend status listener")
 
 
 class Backend(abc.ABC):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._clock import Clock, monotonic
+from .._listeners import deliver
 from ._base import Arg, Backend, BackendStatus, MessageCallback, Script
 
 __all__ = ["MemoryBackend", "MemoryStore"]
@@ -212,11 +213,7 @@ class MemoryBackend(Backend):
 
     def _deliver(self, outbox: list[tuple[str, bytes]]) -> None:
         for channel, message in outbox:
-            for callback in list(self._subscribers.get(channel, ())):
-                try:
-                    callback(message)
-                except Exception:
-                    logger.exception("subscriber of %s raised; ignored", channel)
+            deliver(self._subscribers.get(channel, ()), message, logger, f"subscriber of {channel}")
 
     def ping_sync(self) -> float:
         """Nothing to reach: always ``0.0``."""

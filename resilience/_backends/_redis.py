@@ -32,6 +32,7 @@ import anyio
 import anyio.to_thread
 
 from .._exceptions import BackendError, BackendUnavailable, ConfigurationError
+from .._listeners import deliver
 from ._base import Arg, Backend, BackendStatus, MessageCallback, Script
 from ._urls import ParsedURL, RedisOptions, mask_password
 
@@ -422,11 +423,7 @@ class _Listener:
     def _deliver(self, channel: str, message: bytes | None) -> None:
         with self._lock:
             callbacks = list(self._callbacks.get(channel, ()))
-        for callback in callbacks:
-            try:
-                callback(message)
-            except Exception:
-                logger.exception("subscriber of %s raised; ignored", channel)
+        deliver(callbacks, message, logger, f"subscriber of {channel}")
 
     def _run(self) -> None:
         errors = self._backend._errors

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from .._listeners import deliver
 from ._config import STATES, CircuitState
 
 if TYPE_CHECKING:
@@ -77,13 +78,8 @@ class Emitter:
                     event = pending.popleft()
                 except IndexError:  # pragma: no cover - drained by a nested call
                     return
-                for listener, kinds in list(self.listeners):
-                    if kinds and event.type not in kinds:
-                        continue
-                    try:
-                        listener(event)
-                    except Exception:
-                        logger.exception("breaker listener %r raised; ignored", listener)
+                wanted = [f for f, kinds in self.listeners if not kinds or event.type in kinds]
+                deliver(wanted, event, logger, "breaker listener")
 
 
 class BreakerStats(BaseModel):

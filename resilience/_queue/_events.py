@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
+from .._listeners import deliver
+
 __all__ = ["QueueEvent", "QueueEventType", "QueueListener", "emit"]
 
 logger = logging.getLogger("resilience.queue")
@@ -35,8 +37,4 @@ QueueListener = Callable[[QueueEvent], None]
 
 def emit(listeners: list[QueueListener], event: QueueEvent) -> None:
     """Deliver ``event`` to every listener; a raising listener is logged and ignored."""
-    for listener in list(listeners):
-        try:
-            listener(event)
-        except Exception:
-            logger.exception("queue listener %r raised; ignored", listener)
+    deliver(listeners, event, logger, "queue listener")

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
+from .._listeners import deliver
+
 __all__ = ["RateLimitEvent", "RateLimitEventType", "RateLimitListener", "emit"]
 
 logger = logging.getLogger("resilience.ratelimit")
@@ -35,8 +37,4 @@ RateLimitListener = Callable[[RateLimitEvent], None]
 
 def emit(listeners: list[RateLimitListener], event: RateLimitEvent) -> None:
     """Deliver ``event`` to every listener; a raising listener is logged and ignored."""
-    for listener in list(listeners):
-        try:
-            listener(event)
-        except Exception:
-            logger.exception("rate-limit listener %r raised; ignored", listener)
+    deliver(listeners, event, logger, "rate-limit listener")
