@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backend = backend_from_url(args.backend)
     except ConfigurationError as error:
-        print(f"backend: invalid URL: {error}", file=sys.stderr)
+        print(f"backend: {error}", file=sys.stderr)
         return 2
     try:
         start = time.perf_counter()
