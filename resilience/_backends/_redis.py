@@ -166,11 +166,23 @@ class RedisBackend(Backend):
             )
             master = sentinel.master_for(self.options.service_name, db=self.options.db)
             return master, list(sentinel.sentinels)
+        # A blocking pool: a burst of more callers than connections waits (up to the timeout)
+        # for a free connection instead of failing, so load is never mistaken for an outage.
+        connection = module.connection
         if parsed.topology == "unix":
-            return module.Redis(unix_socket_path=parsed.path, db=self.options.db, **kwargs), []
-        host, port = parsed.hosts[0]
-        client = module.Redis(host=host, port=port, db=self.options.db, ssl=parsed.tls, **kwargs)
-        return client, []
+            kwargs["path"] = parsed.path
+            connection_class = connection.UnixDomainSocketConnection
+        else:
+            kwargs["host"], kwargs["port"] = parsed.hosts[0]
+            connection_class = connection.SSLConnection if parsed.tls else connection.Connection
+        pool = module.BlockingConnectionPool(
+            max_connections=kwargs.pop("max_connections"),
+            timeout=self.options.timeout,
+            connection_class=connection_class,
+            db=self.options.db,
+            **kwargs,
+        )
+        return module.Redis.from_pool(pool), []
 
     @property
     def client(self) -> redis_sync.Redis:

@@ -167,3 +167,39 @@ async def test_scripts_can_include_shared_lua(backend: Backend) -> None:
     from tests.backends.scripts import DOUBLE
 
     assert await backend.run(DOUBLE, [backend.key("test", "inc")], [21]) == 42
+
+
+@pytest.mark.parametrize("backend_kind", REDIS_BACKENDS)
+async def test_more_concurrent_calls_than_connections_wait_for_one(
+    request: pytest.FixtureRequest, backend_kind: str, anyio_backend: str
+) -> None:
+    """A burst larger than the pool waits for a connection: load is not an outage."""
+    small = make_backend(backend_kind, request, max_connections=4)
+    key = small.key("test", "burst", "n")
+    try:
+        async with anyio.create_task_group() as group:
+            for _ in range(200):
+                group.start_soon(small.run, COUNTER, [key], [1, 60_000])
+        assert await small.run(COUNTER, [key], [0, 60_000]) == 200
+        assert small.health().available
+        assert small.health().failures == 0
+    finally:
+        await small.aclose()
+
+
+def test_more_threads_than_connections_wait_for_one(request: pytest.FixtureRequest) -> None:
+    small = make_backend("redis", request, max_connections=2)
+    key = small.key("test", "burst", "n")
+    threads = [
+        threading.Thread(
+            target=lambda: [small.run_sync(COUNTER, [key], [1, 60_000]) for _ in range(20)]
+        )
+        for _ in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert small.run_sync(COUNTER, [key], [0, 60_000]) == 320
+    assert small.health().failures == 0
+    small.close()
