@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from .._backends import resolve_backend
 from .._backends._base import Backend
 from .._backends._memory import MemoryBackend
-from .._exceptions import CircuitOpenError, ConfigurationError
+from .._exceptions import CircuitOpenError, ConfigurationError, QueueFull, RateLimitExceeded
 from . import _core, _registry
 from ._config import (
     NO_FALLBACK,
@@ -38,6 +38,10 @@ from ._guard import Guard, is_cancellation, matcher
 from ._remote import RemoteEngine
 
 __all__ = ["CircuitBreaker"]
+
+#: Refusals by this library's own gates inside a protected call (a full priority queue, a
+#: rate limit, another breaker): the dependency was never reached, so they count as ignored.
+_REFUSALS = (QueueFull, RateLimitExceeded, CircuitOpenError)
 
 logger = logging.getLogger("resilience.breaker")
 
@@ -174,6 +178,8 @@ class CircuitBreaker:
     def _classify(self, exc: BaseException) -> int:
         if is_cancellation(exc):
             return _FAILURE if self._config.cancellation_is_failure else _core.CANCELLED
+        if isinstance(exc, _REFUSALS):
+            return _IGNORED  # a gate of ours refused: the dependency was never reached
         try:
             if self._ignore(exc):
                 return _IGNORED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
+import anyio
 import pytest
 
 from resilience import CircuitBreaker, CircuitHalfOpenError, CircuitState
@@ -116,3 +117,40 @@ def test_ignored_probe_returns_its_permit_and_does_not_close(
     assert (stats.state, stats.half_open_in_flight, stats.ignored) == (CircuitState.HALF_OPEN, 0, 1)
     succeed(br)  # the next probe gets the permit at once and closes it
     assert state(br) is CircuitState.CLOSED
+
+
+@pytest.mark.anyio
+async def test_refusals_of_our_own_gates_are_ignored(anyio_backend: str) -> None:
+    """A breaker stacked over a full priority queue does not open because the queue is full."""
+    from resilience import CircuitBreaker, MemoryBackend, PriorityQueue, QueueFull
+
+    backend = MemoryBackend()
+    breaker = CircuitBreaker("stacked", failure_threshold=2, backend=backend)
+    queue = PriorityQueue("stacked", max_concurrent=1, max_queue_size=1, backend=backend)
+    release = anyio.Event()
+    outcomes: list[str] = []
+
+    @breaker
+    @queue.limit(priority="NORMAL")
+    async def query() -> str:
+        await release.wait()
+        return "rows"
+
+    async def caller() -> None:
+        try:
+            outcomes.append(await query())
+        except QueueFull:
+            outcomes.append("full")
+
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(caller)
+        with anyio.fail_after(5):
+            while outcomes.count("full") < 8:  # noqa: ASYNC110 - no event to wait on
+                await anyio.sleep(0.001)
+        release.set()
+    assert sorted(outcomes) == ["full"] * 8 + ["rows"] * 2
+    stats = breaker.stats()
+    assert stats.state.value == "closed"
+    assert (stats.failures, stats.ignored, stats.successes) == (0, 8, 2)
+    queue.close()
