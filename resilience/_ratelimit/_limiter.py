@@ -194,7 +194,9 @@ class RateLimiter(LimiterFrontDoors):
         cache = self._keys
         if len(cache) >= self._key_cache_size:
             cache.clear()
-        if self._key_cache_size:
+        if self._key_cache_size and type(key) in (str, bytes):
+            # Only str and bytes: 1, 1.0 and True are equal dict keys, and must not share a
+            # cached entry (True and 1.0 are not valid keys at all; an int is its decimal string).
             cache[key] = keys
         return keys
 
