@@ -1,7 +1,7 @@
 """Circuit breakers, rate limiters and a priority connection queue.
 
-They share an in-memory or Redis backend and report their stats to a health endpoint. Every
-public name is re-exported here; the implementation lives in private modules.
+They share an in-memory or Redis backend and report their stats as frozen snapshots and
+events. Every public name is re-exported here; the implementation lives in private modules.
 """
 
 from ._backends import backend_from_url as backend_from_url
