@@ -36,14 +36,21 @@ from ._queue import Priority as Priority
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import QueueEvent as QueueEvent
 from ._queue import QueueEventType as QueueEventType
+from ._queue import QueueListener as QueueListener
+from ._queue import QueueSlot as QueueSlot
 from ._queue import QueueStats as QueueStats
+from ._queue import SyncQueueSlot as SyncQueueSlot
+from ._queue import WaitStats as WaitStats
 from ._ratelimit import LimitsStorageLimiter as LimitsStorageLimiter
+from ._ratelimit import PolicyStats as PolicyStats
+from ._ratelimit import PolicyUsage as PolicyUsage
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimitAlgorithm as RateLimitAlgorithm
 from ._ratelimit import RateLimiter as RateLimiter
 from ._ratelimit import RateLimiterStats as RateLimiterStats
 from ._ratelimit import RateLimitEvent as RateLimitEvent
 from ._ratelimit import RateLimitEventType as RateLimitEventType
+from ._ratelimit import RateLimitListener as RateLimitListener
 from ._ratelimit import RateLimitResult as RateLimitResult
 from ._ratelimit import RateLimitUsage as RateLimitUsage
 from ._version import __version__ as __version__
@@ -69,12 +76,16 @@ __all__ = (
     "LimitsStorageLimiter",
     "MemoryBackend",
     "MemoryStore",
+    "PolicyStats",
+    "PolicyUsage",
     "Priority",
     "PriorityQueue",
     "QueueCleared",
     "QueueEvent",
     "QueueEventType",
     "QueueFull",
+    "QueueListener",
+    "QueueSlot",
     "QueueStats",
     "QueueTimeout",
     "RateLimit",
@@ -82,12 +93,15 @@ __all__ = (
     "RateLimitEvent",
     "RateLimitEventType",
     "RateLimitExceeded",
+    "RateLimitListener",
     "RateLimitResult",
     "RateLimitUsage",
     "RateLimiter",
     "RateLimiterStats",
     "ResilienceError",
     "Script",
+    "SyncQueueSlot",
+    "WaitStats",
     "__version__",
     "backend_from_url",
     "breakers",

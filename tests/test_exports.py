@@ -34,3 +34,27 @@ def test_py_typed_is_shipped() -> None:
     from importlib import resources
 
     assert resources.files("resilience").joinpath("py.typed").is_file()
+
+
+def test_types_inside_exported_models_are_exported() -> None:
+    """A user can name every model a stats snapshot contains."""
+    import typing
+
+    from pydantic import BaseModel
+
+    exported = {getattr(resilience, n) for n in resilience.__all__}
+
+    def classes(annotation: object) -> set[type]:
+        found = {annotation} if isinstance(annotation, type) else set()
+        for arg in typing.get_args(annotation):
+            found |= classes(arg)
+        return found
+
+    for name in resilience.__all__:
+        model = getattr(resilience, name)
+        if not (inspect.isclass(model) and issubclass(model, BaseModel)):
+            continue
+        for field in model.model_fields.values():
+            for cls in classes(field.annotation):
+                if cls.__module__.startswith("resilience"):
+                    assert cls in exported, f"{name}.{cls.__name__} is not exported"

@@ -3,6 +3,7 @@
 from ._config import Priority as Priority
 from ._events import QueueEvent as QueueEvent
 from ._events import QueueEventType as QueueEventType
+from ._events import QueueListener as QueueListener
 from ._queue import PriorityQueue as PriorityQueue
 from ._queue import QueueSlot as QueueSlot
 from ._queue import SyncQueueSlot as SyncQueueSlot
@@ -14,6 +15,7 @@ __all__ = (
     "PriorityQueue",
     "QueueEvent",
     "QueueEventType",
+    "QueueListener",
     "QueueSlot",
     "QueueStats",
     "SyncQueueSlot",

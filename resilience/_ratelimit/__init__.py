@@ -2,6 +2,7 @@
 
 from ._events import RateLimitEvent as RateLimitEvent
 from ._events import RateLimitEventType as RateLimitEventType
+from ._events import RateLimitListener as RateLimitListener
 from ._limiter import RateLimiter as RateLimiter
 from ._limits_adapter import LimitsStorageLimiter as LimitsStorageLimiter
 from ._policy import PRESETS as PRESETS
@@ -22,6 +23,7 @@ __all__ = [
     "RateLimitAlgorithm",
     "RateLimitEvent",
     "RateLimitEventType",
+    "RateLimitListener",
     "RateLimitResult",
     "RateLimitUsage",
     "RateLimiter",
